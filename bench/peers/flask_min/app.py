@@ -1,0 +1,55 @@
+"""Peer (a): a minimal Flask-SocketIO app with no auth.
+
+Served exactly like the app under test:
+    gunicorn -k eventlet -w 1 --worker-connections 20000 bench.peers.flask_min.app:app
+Events: echo (acks its payload), whoami, join {room}, message {room, text}
+(broadcast to the room as {id, room, user, text, ts}).
+"""
+
+import itertools
+import os
+import time
+
+from flask import Flask
+from flask_socketio import SocketIO, emit, join_room
+
+from bench.lagprobe import start_lag_probe
+
+app = Flask(__name__)
+socketio = SocketIO(app, async_mode="eventlet", cors_allowed_origins="*")
+_ids = itertools.count(1)
+
+
+@socketio.on("connect")
+def on_connect(auth=None):
+    emit("session", {"user": {"id": "0", "username": "anon"}, "sid": None, "expires_at": None})
+
+
+@socketio.on("echo")
+def on_echo(data=None):
+    return data
+
+
+@socketio.on("whoami")
+def on_whoami():
+    return {"ok": True, "user": {"id": "0", "username": "anon"}, "expires_at": None}
+
+
+@socketio.on("join")
+def on_join(data):
+    join_room(data["room"])
+    return {"ok": True, "room": data["room"]}
+
+
+@socketio.on("message")
+def on_message(data):
+    mid = next(_ids)
+    socketio.emit(
+        "message",
+        {"id": mid, "room": data["room"], "user": "anon", "text": data["text"], "ts": time.time()},
+        to=data["room"],
+    )
+    return {"ok": True, "id": mid}
+
+
+start_lag_probe(os.environ.get("BENCH_LAG_FILE"))
