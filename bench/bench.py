@@ -1,0 +1,828 @@
+"""Benchmark orchestrator: peers side by side, 3 rounds, ratios, report.
+
+    .venv/bin/python -m bench.bench            # full run (bench/run.sh)
+    .venv/bin/python -m bench.bench --smoke    # a few clients, a few seconds
+
+Every server runs pinned to CPU 0 (`taskset -c 0`), the load generator
+(bench/loadgen/loadgen.js, raw WebSockets) pinned to CPU 1. Rounds interleave
+the peers so that machine noise hits all of them alike; every figure of the
+app is reported as a ratio against a peer measured in the same round.
+Sizes and durations come from BENCH_* environment variables (see CONF).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import jwt
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+LOADGEN = BENCH / "loadgen" / "loadgen.js"
+NODE_PEER = BENCH / "peers" / "node" / "server.js"
+PY = Path(sys.executable)
+SERVER_CPU = os.environ.get("BENCH_SERVER_CPU", "0")
+GEN_CPU = os.environ.get("BENCH_GEN_CPU", "1")
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def env_float(name, default):
+    return float(os.environ.get(name, default))
+
+
+def env_list(name, default):
+    v = os.environ.get(name)
+    return [float(x) for x in v.split(",")] if v else default
+
+
+def make_conf(smoke: bool) -> dict:
+    if smoke:
+        d = dict(rounds=1, connect_concurrency=5, connect_s=1.5, echo_small=5, echo_large=10,
+                 echo_s=2, sat_clients=5, sat_window=2, sat_s=1.5, members=10, bcast_rates=[5, 10],
+                 bcast_step_s=1, idle=20, proof=False, users=3, tokens=50)
+    else:
+        d = dict(rounds=3, connect_concurrency=20, connect_s=5, echo_small=100, echo_large=1000,
+                 echo_s=8, sat_clients=50, sat_window=4, sat_s=5, members=1000,
+                 bcast_rates=[5, 15, 30], bcast_step_s=4, idle=10000, proof=True, users=20,
+                 tokens=2000)
+    return dict(
+        rounds=env_int("BENCH_ROUNDS", d["rounds"]),
+        connect_concurrency=env_int("BENCH_CONNECT_CONCURRENCY", d["connect_concurrency"]),
+        connect_s=env_float("BENCH_CONNECT_SECONDS", d["connect_s"]),
+        echo_small=env_int("BENCH_ECHO_SMALL", d["echo_small"]),
+        echo_large=env_int("BENCH_ECHO_LARGE", d["echo_large"]),
+        echo_s=env_float("BENCH_ECHO_SECONDS", d["echo_s"]),
+        sat_clients=env_int("BENCH_SAT_CLIENTS", d["sat_clients"]),
+        sat_window=env_int("BENCH_SAT_WINDOW", d["sat_window"]),
+        sat_s=env_float("BENCH_SAT_SECONDS", d["sat_s"]),
+        members=env_int("BENCH_MEMBERS", d["members"]),
+        bcast_rates=env_list("BENCH_BCAST_RATES", d["bcast_rates"]),
+        bcast_step_s=env_float("BENCH_BCAST_STEP_SECONDS", d["bcast_step_s"]),
+        idle=env_int("BENCH_IDLE", d["idle"]),
+        proof=os.environ.get("BENCH_PROOF", "1" if d["proof"] else "0") == "1",
+        users=env_int("BENCH_USERS", d["users"]),
+        tokens=env_int("BENCH_TOKENS", d["tokens"]),
+        peers=os.environ.get("BENCH_PEERS", "flask-min,node,app-audit-on,app-audit-off").split(","),
+        deflate=os.environ.get("BENCH_DEFLATE", "0") == "1",
+        smoke=smoke,
+    )
+
+
+def log(*a):
+    print("[bench]", *a, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 20000) if hard != resource.RLIM_INFINITY else 20000
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# ------------------------------------------------------------------ peers
+
+PEER_INFO = {
+    "flask-min": dict(label="(a) Flask-SocketIO, no auth", short="(a) flask-min", event="echo"),
+    "node": dict(label="(b) Node socket.io 4.8 + jsonwebtoken", short="(b) node", event="echo"),
+    "app-audit-on": dict(label="(c) this app, audit on", short="(c) app audit on", event="whoami"),
+    "app-audit-off": dict(label="(c) this app, audit off", short="(c) app audit off", event="whoami"),
+}
+
+
+def app_available() -> bool:
+    return (ROOT / "app.py").exists() or (ROOT / "app" / "__init__.py").exists()
+
+
+class Server:
+    """One peer server process pinned to the server CPU."""
+
+    def __init__(self, peer: str, workdir: Path, secret: str):
+        self.peer = peer
+        self.workdir = workdir
+        self.secret = secret
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.measured: psutil.Process | None = None
+        self.lag_file = workdir / f"lag-{peer}-{self.port}.txt"
+        self.log_file = workdir / f"server-{peer}-{self.port}.log"
+
+    def env(self):
+        e = dict(os.environ)
+        e["BENCH_LAG_FILE"] = str(self.lag_file)
+        e["BENCH_JWT_SECRET"] = self.secret
+        e["PYTHONPATH"] = str(ROOT)
+        e["PORT"] = str(self.port)
+        if self.peer.startswith("app-"):
+            e.update(app_env(self.workdir, self.secret, audit=self.peer == "app-audit-on"))
+        return e
+
+    def cmd(self):
+        gunicorn = [str(PY.parent / "gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",
+                    "--worker-connections", "20000", "--log-level", "warning",
+                    "-b", f"127.0.0.1:{self.port}"]
+        if self.peer == "flask-min":
+            return gunicorn + ["bench.peers.flask_min.app:app"]
+        if self.peer.startswith("app-"):
+            return gunicorn + ["bench.peers.app_wsgi:app"]
+        if self.peer == "node":
+            return ["node", str(NODE_PEER)]
+        raise ValueError(self.peer)
+
+    def start(self):
+        self.lag_file.write_text("")
+        out = open(self.log_file, "ab")
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + self.cmd(), cwd=ROOT,
+                                     env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.peer} exited: {self.log_file.read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{self.peer} did not listen")
+        master = psutil.Process(self.proc.pid)
+        if self.peer == "node":
+            self.measured = master
+        else:
+            for _ in range(100):
+                kids = master.children()
+                if kids:
+                    self.measured = kids[0]
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("no gunicorn worker")
+        time.sleep(0.5)
+
+    def cpu(self) -> float:
+        t = self.measured.cpu_times()
+        return t.user + t.system
+
+    def rss(self) -> int:
+        return self.measured.memory_info().rss
+
+    def lag_max(self, t0_ms: float, t1_ms: float):
+        """Worst event-loop pause (ms) logged for whole seconds in [t0, t1]."""
+        worst = None
+        for line in self.lag_file.read_text().splitlines():
+            try:
+                sec, ms = line.split()
+                sec, ms = int(sec), float(ms)
+            except ValueError:
+                continue
+            if t0_ms / 1000 - 1 <= sec <= t1_ms / 1000:
+                worst = ms if worst is None else max(worst, ms)
+        return worst
+
+    def stop(self):
+        if not self.proc or self.proc.poll() is not None:
+            return
+        try:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def app_env(workdir: Path, secret: str, audit: bool) -> dict:
+    db = workdir / ("app-audit-on.sqlite" if audit else "app-audit-off.sqlite")
+    return {
+        "FLASK_SQLALCHEMY_DATABASE_URI": json.dumps(f"sqlite:///{db}"),
+        "FLASK_JWT_SECRET_KEY": json.dumps(secret),
+        "FLASK_SECRET_KEY": json.dumps(secret + "-s"),
+        "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "100000",
+        "FLASK_SOCKET_RATE_LIMIT": "[100000, 100000]",
+        "FLASK_AUTH_FAILURE_LIMIT": "[100000, 60]",
+        "FLASK_AUDIT_ENABLED": "true" if audit else "false",
+        "FLASK_CORS_ALLOWED_ORIGINS": '["*"]',
+    }
+
+
+def mint_tokens(secret: str, user_ids: list[str], n: int, ttl: int = 7200) -> list[str]:
+    now = int(time.time())
+    return [jwt.encode({"sub": user_ids[i % len(user_ids)], "iat": now, "nbf": now, "exp": now + ttl,
+                        "jti": str(uuid.uuid4()), "type": "access", "fresh": False},
+                       secret, algorithm="HS256") for i in range(n)]
+
+
+def http_json(url, payload):
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def setup_app(peer: str, workdir: Path, secret: str, conf: dict) -> list[str]:
+    """Create the schema and register users; return their ids."""
+    env = dict(os.environ)
+    env.update(app_env(workdir, secret, audit=peer == "app-audit-on"))
+    r = subprocess.run([str(PY.parent / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode:
+        raise RuntimeError(f"db upgrade failed: {r.stdout[-1000:]} {r.stderr[-2000:]}")
+    ids = []
+    with Server(peer, workdir, secret) as srv:
+        base = f"http://127.0.0.1:{srv.port}"
+        for i in range(conf["users"]):
+            name = f"bench{i:03d}"
+            st, body = http_json(base + "/api/auth/register", {"username": name, "password": "bench-password-1"})
+            if st != 201:
+                raise RuntimeError(f"register {name}: {st} {body}")
+            ids.append(str(body["id"]))
+    return ids
+
+
+# -------------------------------------------------------------- generator
+
+def run_gen(srv: Server | None, port: int, cfg: dict, tokens: list[str], workdir: Path,
+            on_ready=None, timeout=600) -> dict:
+    cfg = dict(cfg, port=port, tokens=tokens)
+    cfg.setdefault("timeout_s", timeout - 10)
+    path = workdir / f"gen-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps(cfg))
+    proc = subprocess.Popen(["taskset", "-c", GEN_CPU, "node", str(LOADGEN), str(path)], cwd=ROOT,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                            start_new_session=True)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    result = {"error": "no result"}
+    marks = {}
+    try:
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("#MARK "):
+                _, name, ms = line.split()
+                marks[name] = (float(ms), srv.cpu() if srv else None, time.monotonic())
+            elif line.startswith("#READY"):
+                if on_ready:
+                    on_ready(result)
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            elif line.startswith("RESULT "):
+                result = json.loads(line[7:])
+            elif line.startswith("#"):
+                log("   ", line[2:])
+    finally:
+        timer.cancel()
+        proc.wait(timeout=30)
+        path.unlink(missing_ok=True)
+    if "start" in marks and "end" in marks and srv:
+        (t0, c0, m0), (t1, c1, m1) = marks["start"], marks["end"]
+        result["server_cpu"] = (c1 - c0) / max(m1 - m0, 1e-6) * 100
+        result["lag_max_ms"] = srv.lag_max(t0, t1)
+        result["window_ms"] = [t0, t1]
+    return result
+
+
+def phases_for(peer: str, srv: Server, tokens, workdir, conf, rnd) -> dict:
+    ev = PEER_INFO[peer]["event"]
+    args = ["whoami"] if ev == "whoami" else ["echo", {"p": "x" * 32}]
+    base = {"deflate": conf["deflate"]}
+    out = {}
+    log(f"  [{peer} r{rnd}] connect storm")
+    out["connect"] = run_gen(srv, srv.port, dict(base, mode="connect", concurrency=conf["connect_concurrency"],
+                                                 warmup_s=1, duration_s=conf["connect_s"]), tokens, workdir)
+    for key, n in (("echo_small", conf["echo_small"]), ("echo_large", conf["echo_large"])):
+        log(f"  [{peer} r{rnd}] echo {n} clients x 1/s")
+        out[key] = run_gen(srv, srv.port, dict(base, mode="echo", clients=n, rate_per_client=1, event_args=args,
+                                               warmup_s=2, duration_s=conf["echo_s"]), tokens, workdir)
+    log(f"  [{peer} r{rnd}] saturation")
+    out["saturate"] = run_gen(srv, srv.port, dict(base, mode="saturate", clients=conf["sat_clients"],
+                                                  window=conf["sat_window"], event_args=args, warmup_s=1,
+                                                  duration_s=conf["sat_s"]), tokens, workdir)
+    log(f"  [{peer} r{rnd}] broadcast to {conf['members']}")
+    out["broadcast"] = run_gen(srv, srv.port, dict(base, mode="broadcast", members=conf["members"],
+                                                   rates=conf["bcast_rates"], step_s=conf["bcast_step_s"],
+                                                   room="bench"), tokens, workdir)
+    return out
+
+
+def idle_phase(peer, workdir, secret, tokens, conf, rnd) -> dict:
+    log(f"  [{peer} r{rnd}] idle {conf['idle']} sockets")
+    with Server(peer, workdir, secret) as srv:
+        # warm the server up (imports, first connects), then take the baseline
+        run_gen(srv, srv.port, dict(mode="connect", concurrency=5, warmup_s=0, duration_s=1,
+                                    deflate=conf["deflate"]), tokens, workdir)
+        time.sleep(1)
+        base = srv.rss()
+        held = {}
+
+        def on_ready(_):
+            time.sleep(2)
+            held["rss"] = srv.rss()
+            held["cpu0"] = srv.cpu()
+            time.sleep(2)
+            held["cpu_idle"] = (srv.cpu() - held["cpu0"]) / 2 * 100
+
+        res = run_gen(srv, srv.port, dict(mode="idle", clients=conf["idle"], connect_concurrency=100,
+                                          hold_s=60, connect_deadline_s=180, deflate=conf["deflate"]),
+                      tokens, workdir, on_ready=on_ready)
+        res["rss_base"] = base
+        res["rss_held"] = held.get("rss")
+        if held.get("rss") and res.get("connected"):
+            res["rss_per_socket_kib"] = (held["rss"] - base) / res["connected"] / 1024
+            res["server_cpu_idle"] = held["cpu_idle"]
+        return res
+
+
+def generator_proof(workdir, secret, tokens, conf) -> dict:
+    """Drive the Node peer at 3x the rates used and record the generator's CPU."""
+    rates = dict(
+        connect=env_float("BENCH_PROOF_CONNECT_RATE", 3 * 400),
+        echo_clients=conf["echo_large"], echo_rate=3,
+        saturate=env_float("BENCH_PROOF_EVENT_RATE", 3 * 3000),
+        bcast=max(conf["bcast_rates"]) * 3,
+    )
+    out = {"rates": rates}
+    with Server("node", workdir, secret) as srv:
+        log("  proof: connects open loop", rates["connect"], "/s")
+        out["connect"] = run_gen(srv, srv.port, dict(mode="connect", rate=rates["connect"], warmup_s=1,
+                                                     duration_s=5, deflate=conf["deflate"]), tokens, workdir)
+        log("  proof: echo", rates["echo_clients"], "clients x 3/s")
+        out["echo"] = run_gen(srv, srv.port, dict(mode="echo", clients=rates["echo_clients"], rate_per_client=3,
+                                                  warmup_s=2, duration_s=6, deflate=conf["deflate"]), tokens, workdir)
+        per_client = rates["saturate"] / 1000
+        log("  proof: acked events open loop", rates["saturate"], "/s")
+        out["saturate"] = run_gen(srv, srv.port, dict(mode="echo", clients=1000, rate_per_client=per_client,
+                                                      warmup_s=2, duration_s=6, deflate=conf["deflate"]),
+                                  tokens, workdir)
+        log("  proof: broadcast", rates["bcast"], "msg/s to", conf["members"])
+        out["broadcast"] = run_gen(srv, srv.port, dict(mode="broadcast", members=conf["members"],
+                                                       rates=[rates["bcast"]], step_s=5, deflate=conf["deflate"]),
+                                   tokens, workdir)
+    return out
+
+
+# ------------------------------------------------------------------ figures
+
+FIGURES = [
+    # key, label, unit, extractor, higher_is_better
+    ("connect_rate", "authenticated connects/s", "/s", lambda r: r["connect"].get("rate"), True),
+    ("connect_p50", "connect time p50", "ms", lambda r: r["connect"]["connect_ms"]["p50"], False),
+    ("connect_p99", "connect time p99", "ms", lambda r: r["connect"]["connect_ms"]["p99"], False),
+    ("echo_small_p50", "ack p50, small client count", "ms", lambda r: r["echo_small"]["latency_ms"]["p50"], False),
+    ("echo_small_p99", "ack p99, small client count", "ms", lambda r: r["echo_small"]["latency_ms"]["p99"], False),
+    ("echo_large_p50", "ack p50, large client count", "ms", lambda r: r["echo_large"]["latency_ms"]["p50"], False),
+    ("echo_large_p99", "ack p99, large client count", "ms", lambda r: r["echo_large"]["latency_ms"]["p99"], False),
+    ("saturate", "acked events/s at saturation", "/s", lambda r: r["saturate"]["rate"], True),
+    ("deliveries", "broadcast deliveries/s (best step)", "/s",
+     lambda r: max(s["deliveries_per_s"] for s in r["broadcast"]["steps"]), True),
+    ("delivery_p99", "delivery p99 at the target step", "ms", lambda r: target_step(r)["delivery_ms"]["p99"], False),
+    ("idle_sockets", "idle sockets held", "", lambda r: r["idle"]["still_open"], True),
+    ("rss_per_socket", "RSS per idle socket", "KiB", lambda r: r["idle"]["rss_per_socket_kib"], False),
+    ("lag_max", "longest event-loop pause", "ms", lambda r: max(
+        x for x in (r["connect"].get("lag_max_ms"), r["echo_large"].get("lag_max_ms"),
+                    r["broadcast"].get("lag_max_ms")) if x is not None), False),
+]
+TARGET_DELIVERIES = 15000
+
+
+def target_step(r):
+    steps = r["broadcast"]["steps"]
+    return min(steps, key=lambda s: abs(s["offered_deliveries"] - TARGET_DELIVERIES))
+
+
+def figure(r, fn):
+    try:
+        v = fn(r)
+        return None if v is None else float(v)
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError):
+        return None
+
+
+def mmm(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None
+    return (min(vals), statistics.median(vals), max(vals))
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if unit == "ms":
+        return f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 100 else f"{v:.0f}"
+    if unit == "KiB":
+        return f"{v:.1f}"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
+
+
+def fmt_mmm(t, unit=""):
+    if t is None:
+        return "n/a"
+    lo, med, hi = t
+    return f"**{fmt(med, unit)}** ({fmt(lo, unit)}–{fmt(hi, unit)})"
+
+
+def summarize(results: dict, conf: dict) -> dict:
+    """results[peer] = [round dicts]; returns per-peer figures and per-round ratios."""
+    figs = {p: {k: mmm([figure(r, fn) for r in rounds]) for k, _, _, fn, _ in FIGURES}
+            for p, rounds in results.items()}
+    per_round = {p: [{k: figure(r, fn) for k, _, _, fn, _ in FIGURES} for r in rounds]
+                 for p, rounds in results.items()}
+
+    def ratio(key, num, den):
+        if num not in per_round or den not in per_round:
+            return None
+        vals = []
+        for a, b in zip(per_round[num], per_round[den]):
+            if a.get(key) is not None and b.get(key):
+                vals.append(a[key] / b[key])
+        return mmm(vals)
+
+    return {"figures": figs, "per_round": per_round, "ratio": ratio}
+
+
+# ------------------------------------------------------------------ report
+
+def versions() -> dict:
+    v = {"python": platform.python_version()}
+    try:
+        from importlib.metadata import version
+        for pkg in ("Flask", "Flask-SocketIO", "python-socketio", "python-engineio", "eventlet", "gunicorn",
+                    "Flask-JWT-Extended", "PyJWT", "SQLAlchemy"):
+            try:
+                v[pkg] = version(pkg)
+            except Exception:  # noqa: BLE001
+                v[pkg] = "?"
+    except ImportError:
+        pass
+    v["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    for pkg, folder in (("socket.io", "peers/node"), ("jsonwebtoken", "peers/node"), ("ws", "loadgen")):
+        try:
+            v[pkg] = json.loads((BENCH / folder / "node_modules" / pkg / "package.json").read_text())["version"]
+        except OSError:
+            v[pkg] = "?"
+    return v
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "kernel": platform.release(), "os": platform.platform(), "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+
+
+def git_rev() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    d = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout.strip() + ("+dirty" if d.stdout.strip() else "")
+
+
+def render_table(s: dict, peers: list[str]) -> str:
+    head = "| figure | " + " | ".join(PEER_INFO[p]["label"] for p in peers) + " |"
+    sep = "|---|" + "---|" * len(peers)
+    rows = [head, sep]
+    for key, label, unit, _, _ in FIGURES:
+        cells = [fmt_mmm(s["figures"][p][key], unit) for p in peers]
+        rows.append(f"| {label}{' (' + unit + ')' if unit and unit not in ('/s',) else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def targets(s: dict) -> list[tuple]:
+    """(target, value text, met?) rows for the app with audit on."""
+    R = s["ratio"]
+    F = s["figures"]
+    app = "app-audit-on"
+    rows = []
+
+    def add(name, t, ok):
+        rows.append((name, t, ok))
+
+    def r_txt(t):
+        return "n/a" if t is None else f"{t[1]:.2f}x ({t[0]:.2f}–{t[2]:.2f})"
+
+    if app not in F:
+        return rows
+    c_a = R("connect_rate", app, "flask-min")
+    c_b = R("connect_rate", app, "node")
+    add("connects/s ≥ 0.9x (a)", r_txt(c_a), c_a is not None and c_a[1] >= 0.9)
+    add("connects/s ≥ 0.5x (b)", r_txt(c_b), c_b is not None and c_b[1] >= 0.5)
+    p99 = F[app]["echo_large_p99"]
+    add("ack p99 at the large client count ≤ 25 ms", fmt_mmm(p99, "ms") + " ms", p99 is not None and p99[1] <= 25)
+    e_b = R("echo_large_p99", app, "node")
+    add("ack p99 at the large client count ≤ 2x (b)", r_txt(e_b), e_b is not None and e_b[1] <= 2)
+    d = F[app]["deliveries"]
+    add("≥ 15,000 deliveries/s", fmt_mmm(d), d is not None and d[1] >= 15000)
+    held = F[app]["idle_sockets"]
+    rss = F[app]["rss_per_socket"]
+    add("10,000 idle sockets held", fmt_mmm(held), held is not None and held[1] >= 10000)
+    add("≤ 50 KB per idle socket", fmt_mmm(rss, "KiB") + " KiB", rss is not None and rss[1] * 1024 <= 50000)
+    if "app-audit-off" in F:
+        for key, label in (("connect_rate", "connects/s"), ("saturate", "acked events/s"),
+                           ("deliveries", "deliveries/s")):
+            r = R(key, app, "app-audit-off")
+            add(f"audit on ≥ 0.8x audit off: {label}", r_txt(r), r is not None and r[1] >= 0.8)
+    return rows
+
+
+def write_report(data: dict, out_md: Path, out_png: Path):
+    conf = data["conf"]
+    results = data["results"]
+    peers = [p for p in conf["peers"] if p in results and results[p]]
+    s = summarize({p: results[p] for p in peers}, conf)
+    L = []
+    L.append("# Benchmarks: Flask-SocketIO with authentication\n")
+    L.append(f"Generated by `{data['command']}` on {data['date']} (git `{data['git']}`), "
+             f"{conf['rounds']} round(s) per peer, peers interleaved within each round. "
+             "Each cell: **median** (min–max) over the rounds. Do not compare figures across machines; "
+             "compare the ratios.\n")
+    L.append(f"![benchmark chart]({out_png.name})\n")
+    L.append("## Results\n")
+    L.append(render_table(s, peers) + "\n")
+    L.append(f"Workload: connect storm = {conf['connect_concurrency']} concurrent connectors, each opening a "
+             f"WebSocket, joining the namespace with a JWT and closing, for {conf['connect_s']} s (connect time = "
+             "TCP connect to the namespace CONNECT ack). Small / large client count = "
+             f"{conf['echo_small']} / {conf['echo_large']} clients each sending one acked event a second, open loop, "
+             f"{conf['echo_s']} s measured (latency from the scheduled send time). Saturation = "
+             f"{conf['sat_clients']} clients x {conf['sat_window']} events in flight, closed loop. Broadcast = "
+             f"{conf['members']} members of one room, one sender at {', '.join(str(int(r)) for r in conf['bcast_rates'])} "
+             f"msg/s for {conf['bcast_step_s']} s each (best step reported; p99 at the step nearest 15,000 "
+             f"deliveries/s). Idle = {conf['idle']} authenticated sockets held; RSS per socket = (worker RSS held − "
+             "worker RSS before) / sockets. Event-loop pause = worst overshoot of a 5 ms timer in the server "
+             "during the connect, large-echo and broadcast windows.\n")
+    L.append("The echo event is `echo` (acks its payload) on peers (a) and (b); the app has no echo event, so its "
+             "figure uses `whoami` (ack with the connection's identity, no payload). The app's broadcast uses "
+             "`message`, which also stores the message in the database before broadcasting.\n")
+
+    # ratios
+    if any(p.startswith("app-") for p in peers):
+        L.append("## Ratios (per round, then median (min–max))\n")
+        L.append("| figure | app/(a) | app/(b) | audit on/audit off |")
+        L.append("|---|---|---|---|")
+        for key, label, unit, _, hib in FIGURES:
+            cells = []
+            for num, den in (("app-audit-on", "flask-min"), ("app-audit-on", "node"),
+                             ("app-audit-on", "app-audit-off")):
+                t = s["ratio"](key, num, den)
+                cells.append("n/a" if t is None else f"{t[1]:.2f}x ({t[0]:.2f}–{t[2]:.2f})")
+            L.append(f"| {label} | " + " | ".join(cells) + " |")
+        L.append("")
+        L.append("## Targets (the app with audit on)\n")
+        L.append("| target | measured | met |")
+        L.append("|---|---|---|")
+        for name, val, ok in targets(s):
+            L.append(f"| {name} | {val} | {'yes' if ok else '**no**'} |")
+        L.append("")
+    else:
+        L.append("## Ratios\n")
+        L.append("The app (peer c) was not part of this run.\n")
+        if "flask-min" in peers and "node" in peers:
+            L.append("| figure | (a)/(b) |")
+            L.append("|---|---|")
+            for key, label, unit, _, _ in FIGURES:
+                t = s["ratio"](key, "flask-min", "node")
+                L.append(f"| {label} | {'n/a' if t is None else f'{t[1]:.2f}x ({t[0]:.2f}–{t[2]:.2f})'} |")
+            L.append("")
+
+    # load generator
+    L.append("## The load generator\n")
+    L.append("`bench/loadgen/loadgen.js` (Node, `ws`, pinned by its lock file) speaks Engine.IO v4 / Socket.IO v5 "
+             "text frames over raw WebSockets, without socket.io-client: no polling, no reconnection logic, acks "
+             "matched by id, broadcast timestamps read with `indexOf` rather than a JSON parse. Tokens are minted "
+             "before the run. Servers run on CPU 0 and the generator on CPU 1 (`taskset`); `ulimit -n` is "
+             f"{data['machine']['nofile']}. Permessage-deflate is {'offered' if conf['deflate'] else 'not offered'} "
+             "by the generator (BENCH_DEFLATE=1 offers it, as browsers do).\n")
+    gen_rows = []
+    for p in peers:
+        for rnd in results[p]:
+            for ph in ("connect", "echo_large", "saturate"):
+                g = rnd.get(ph, {}).get("gen_cpu")
+                if g is not None:
+                    gen_rows.append((p, ph, g, rnd[ph].get("server_cpu")))
+            for st in rnd.get("broadcast", {}).get("steps", []):
+                gen_rows.append((p, f"broadcast {st['rate_msgs']:.0f} msg/s", st["gen_cpu"], None))
+    proof = data.get("proof")
+    if proof:
+        L.append("### Proof: the Node peer driven at three times the rates used\n")
+        L.append("| load (3x the rates used) | achieved | generator CPU (% of its core) | under 70% |")
+        L.append("|---|---|---|---|")
+        pr = proof["rates"]
+
+        def prow(name, res, achieved):
+            g = res.get("gen_cpu")
+            L.append(f"| {name} | {achieved} | {fmt(g)}% | {'yes' if g is not None and g < 70 else '**no**'} |")
+
+        prow(f"connects, open loop at {pr['connect']:.0f}/s", proof["connect"], f"{fmt(proof['connect'].get('rate'))}/s")
+        prow(f"{pr['echo_clients']} clients x 3 acked events/s", proof["echo"],
+             f"{fmt(proof['echo'].get('achieved_rate'))}/s, p99 {fmt(proof['echo'].get('latency_ms', {}).get('p99'), 'ms')} ms")
+        prow(f"acked events, open loop at {pr['saturate']:.0f}/s", proof["saturate"],
+             f"{fmt(proof['saturate'].get('achieved_rate'))}/s")
+        st = (proof["broadcast"].get("steps") or [{}])[0]
+        prow(f"broadcast {pr['bcast']:.0f} msg/s to {conf['members']} members", st,
+             f"{fmt(st.get('deliveries_per_s'))} deliveries/s")
+        L.append("")
+        L.append("\"Rates used\": the highest connect rate, acked-event rate and broadcast rate that the Python "
+                 "servers reach in the tables above (the defaults of BENCH_PROOF_CONNECT_RATE and "
+                 "BENCH_PROOF_EVENT_RATE are 3x those figures as measured on this machine).\n")
+    if gen_rows:
+        worst = [r for r in gen_rows if r[2] >= 70]
+        L.append("### Generator CPU during the measurements\n")
+        if worst:
+            L.append("Phases where the generator used 70% or more of its core (the figure is then a lower bound "
+                     "for that peer):\n")
+            for p, ph, g, sc in worst:
+                L.append(f"- {PEER_INFO[p]['short']}, {ph}: generator {g:.0f}%"
+                         + (f", server {sc:.0f}%" if sc is not None else ""))
+            L.append("")
+        else:
+            L.append("The generator stayed under 70% of its core in every phase.\n")
+        srv_rows = []
+        for p in peers:
+            for ph in ("connect", "saturate"):
+                vals = [r[ph].get("server_cpu") for r in results[p] if r.get(ph, {}).get("server_cpu") is not None]
+                gens = [r[ph].get("gen_cpu") for r in results[p] if r.get(ph, {}).get("gen_cpu") is not None]
+                if vals:
+                    srv_rows.append(f"| {PEER_INFO[p]['short']} | {ph} | {statistics.median(vals):.0f}% | "
+                                    f"{statistics.median(gens):.0f}% |")
+        if srv_rows:
+            L.append("| peer | phase | server CPU (median) | generator CPU (median) |")
+            L.append("|---|---|---|---|")
+            L.extend(srv_rows)
+            L.append("")
+
+    analysis = BENCH / "analysis.md"
+    if analysis.exists() and not conf.get("smoke"):
+        L.append(analysis.read_text().strip() + "\n")
+
+    L.append("## Machine and versions\n")
+    m = data["machine"]
+    L.append(f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
+             "loopback only; other work may have run on the machine at the same time (hence the side-by-side "
+             "ratios).")
+    L.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()))
+    L.append("- Servers: `taskset -c 0 gunicorn -k eventlet -w 1 --no-control-socket --worker-connections 20000 "
+             "...` for (a) `bench.peers.flask_min.app:app` and (c) `bench.peers.app_wsgi:app` (which is `wsgi:app` "
+             "plus the lag probe), `taskset -c 0 node bench/peers/node/server.js` for (b).")
+    L.append(f"- Command: `{data['command']}`; environment: "
+             + (", ".join(f"`{k}={v}`" for k, v in sorted(data["env"].items())) or "defaults") + ".")
+    L.append("- Raw results: `bench/results/latest.json` (not committed).\n")
+    out_md.write_text("\n".join(L))
+    try:
+        chart(s, peers, out_png)
+    except Exception as e:  # noqa: BLE001
+        log("chart failed:", e)
+
+
+def chart(s: dict, peers: list[str], out_png: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("connect_rate", "authenticated connects/s", False), ("echo_large_p99", "ack p99 @ large count (ms)", True),
+              ("saturate", "acked events/s (saturation)", False), ("deliveries", "broadcast deliveries/s", False),
+              ("rss_per_socket", "RSS per idle socket (KiB)", True), ("lag_max", "longest loop pause (ms)", True)]
+    colors = {"flask-min": "#7f7f7f", "node": "#2ca02c", "app-audit-on": "#1f77b4", "app-audit-off": "#9ecae1"}
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    for ax, (key, title, lower) in zip(axes.flat, panels):
+        xs, meds, lo, hi, cols = [], [], [], [], []
+        for p in peers:
+            t = s["figures"][p][key]
+            if t is None:
+                continue
+            xs.append(PEER_INFO[p]["short"])
+            meds.append(t[1])
+            lo.append(t[1] - t[0])
+            hi.append(t[2] - t[1])
+            cols.append(colors[p])
+        ax.bar(range(len(xs)), meds, yerr=[lo, hi], color=cols, capsize=4)
+        ax.set_xticks(range(len(xs)))
+        ax.set_xticklabels(xs, rotation=20, ha="right", fontsize=8)
+        ax.set_title(title + (" (lower is better)" if lower else ""), fontsize=10)
+        for i, v in enumerate(meds):
+            ax.annotate(fmt(v, "ms" if "ms" in title else ""), (i, v), ha="center", va="bottom", fontsize=8)
+    fig.suptitle("Flask-SocketIO + JWT benchmark: median of rounds, bars = min–max (server on 1 core)")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ main
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="a few clients, a few seconds")
+    ap.add_argument("--out", default=None, help="markdown report path (default docs/benchmarks.md)")
+    ap.add_argument("--json", default=None, help="raw results path")
+    ap.add_argument("--report-only", default=None, help="re-render the report from a results JSON")
+    args = ap.parse_args(argv)
+
+    default_md = BENCH / "results" / "smoke.md" if args.smoke else ROOT / "docs" / "benchmarks.md"
+    out_md = Path(args.out) if args.out else default_md
+    out_png = out_md.with_suffix(".png")
+    out_md.parent.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        data = json.loads(Path(args.report_only).read_text())
+        write_report(data, out_md, out_png)
+        print(out_md.read_text())
+        return 0
+
+    nofile = raise_nofile()
+    conf = make_conf(args.smoke)
+    if not app_available():
+        dropped = [p for p in conf["peers"] if p.startswith("app-")]
+        if dropped:
+            log("the app (app.py, wsgi.py) is not in this tree: skipping", ", ".join(dropped))
+        conf["peers"] = [p for p in conf["peers"] if not p.startswith("app-")]
+    for tool in ("taskset", "node"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is required")
+    for folder in ("peers/node", "loadgen"):
+        if not (BENCH / folder / "node_modules").exists():
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=BENCH / folder, check=True)
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    secret = secrets.token_urlsafe(48)
+    log(f"workdir {workdir}, nofile {nofile}, peers {conf['peers']}")
+    data = {
+        "conf": conf, "command": " ".join(["bench/run.sh"] if not args.smoke else ["bench/smoke.sh"]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "git": git_rev(),
+        "env": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")},
+        "machine": machine(), "versions": versions(), "results": {p: [] for p in conf["peers"]},
+    }
+    t_start = time.time()
+    try:
+        tokens = {}
+        generic = [str(i) for i in range(1, conf["users"] + 1)]
+        for p in conf["peers"]:
+            if p.startswith("app-"):
+                log(f"setting up {p}")
+                tokens[p] = mint_tokens(secret, setup_app(p, workdir, secret, conf), conf["tokens"])
+            else:
+                tokens[p] = mint_tokens(secret, generic, conf["tokens"])
+        if conf["proof"] and "node" in conf["peers"]:
+            log("proving the generator against the Node peer")
+            data["proof"] = generator_proof(workdir, secret, tokens["node"], conf)
+        for rnd in range(1, conf["rounds"] + 1):
+            for p in conf["peers"]:
+                log(f"round {rnd}/{conf['rounds']}: {p} ({time.time() - t_start:.0f}s elapsed)")
+                with Server(p, workdir, secret) as srv:
+                    res = phases_for(p, srv, tokens[p], workdir, conf, rnd)
+                res["idle"] = idle_phase(p, workdir, secret, tokens[p], conf, rnd)
+                data["results"][p].append(res)
+        data["elapsed_s"] = time.time() - t_start
+    finally:
+        json_path = Path(args.json) if args.json else BENCH / "results" / ("smoke.json" if args.smoke else "latest.json")
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(data, indent=1))
+        shutil.rmtree(workdir, ignore_errors=True)
+    write_report(data, out_md, out_png)
+    s = summarize({p: data["results"][p] for p in conf["peers"]}, conf)
+    print(render_table(s, conf["peers"]))
+    log(f"done in {data['elapsed_s']:.0f}s: {out_md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
