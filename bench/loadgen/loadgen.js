@@ -13,11 +13,16 @@
 // last line is "RESULT <json>". Every loop is bounded in count and in time.
 
 const fs = require('fs');
+const net = require('net');
+const { EventEmitter } = require('events');
 const WebSocket = require('ws');
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const now = () => performance.now();
-const URL_ = `ws://${cfg.host || '127.0.0.1'}:${cfg.port}/socket.io/?EIO=4&transport=websocket`;
+const HOST = cfg.host || '127.0.0.1';
+const PATH = '/socket.io/?EIO=4&transport=websocket';
+const URL_ = `ws://${HOST}:${cfg.port}${PATH}`;
+const USE_WS = cfg.transport === 'ws' || !!cfg.deflate;
 const HARD_TIMEOUT_MS = (cfg.timeout_s || 300) * 1000;
 
 let tokIdx = 0;
@@ -38,10 +43,11 @@ function log(...a) { process.stdout.write('# ' + a.join(' ') + '\n'); }
 function mark(name) { process.stdout.write(`#MARK ${name} ${Date.now()}\n`); }
 
 function cpuStart() { return { cpu: process.cpuUsage(), t: now() }; }
-function cpuPct(s) {
+function cpuPct(s, part) {
   const d = process.cpuUsage(s.cpu);
   const wall = now() - s.t;
-  return wall > 0 ? ((d.user + d.system) / 1000) / wall * 100 : 0;
+  const us = part === 'user' ? d.user : part === 'system' ? d.system : d.user + d.system;
+  return wall > 0 ? (us / 1000) / wall * 100 : 0;
 }
 
 function pct(sorted, p) {
@@ -59,6 +65,100 @@ function summary(samples) {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Minimal WebSocket client on a bare TCP socket: a fixed upgrade request, no
+// HTTP parser, no extensions, client frames masked with an all-zero key (legal
+// framing, no XOR work). Several times cheaper per connect than `ws`, which is
+// what lets one core drive connect storms (set "transport": "ws" to compare;
+// "deflate": true needs it).
+class RawWS extends EventEmitter {
+  constructor(host, port, path, localAddress) {
+    super();
+    this.readyState = 0;
+    this.buf = null;
+    this.frag = null;
+    const sock = net.connect({ host, port, localAddress });
+    this.sock = sock;
+    sock.setNoDelay(true);
+    sock.on('connect', () => sock.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+    sock.on('data', (d) => this.onData(d));
+    sock.on('error', (e) => this.emit('error', e));
+    sock.on('close', () => { this.readyState = 3; this.emit('close'); });
+  }
+
+  onData(d) {
+    const buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+    let off = 0;
+    if (this.readyState === 0) {
+      const i = buf.indexOf('\r\n\r\n');
+      if (i < 0) { this.buf = buf; return; }
+      if (buf.toString('latin1', 9, 12) !== '101') {
+        this.emit('error', new Error('handshake: ' + buf.toString('latin1', 0, Math.min(i, 120))));
+        this.sock.destroy();
+        return;
+      }
+      this.readyState = 1;
+      off = i + 4;
+    }
+    while (buf.length - off >= 2) {
+      const b0 = buf[off]; const b1 = buf[off + 1];
+      let len = b1 & 0x7f; let hdr = 2;
+      if (len === 126) {
+        if (buf.length - off < 4) break;
+        len = buf.readUInt16BE(off + 2); hdr = 4;
+      } else if (len === 127) {
+        if (buf.length - off < 10) break;
+        len = Number(buf.readBigUInt64BE(off + 2)); hdr = 10;
+      }
+      let mask = null;
+      if (b1 & 0x80) { mask = hdr; hdr += 4; }
+      if (buf.length - off < hdr + len) break;
+      let payload = buf.subarray(off + hdr, off + hdr + len);
+      if (mask !== null) {
+        payload = Buffer.from(payload);
+        for (let k = 0; k < len; k++) payload[k] ^= buf[off + mask + (k & 3)];
+      }
+      off += hdr + len;
+      const opcode = b0 & 0x0f; const fin = b0 & 0x80;
+      if (opcode <= 2) {
+        if (!fin) { (this.frag || (this.frag = [])).push(Buffer.from(payload)); continue; }
+        if (this.frag) { this.frag.push(payload); payload = Buffer.concat(this.frag); this.frag = null; }
+        this.emit('message', payload);
+      } else if (opcode === 8) {
+        if (this.readyState === 1) this.sock.write(Buffer.from([0x88, 0x80, 0, 0, 0, 0]));
+        this.readyState = 2;
+        this.sock.end();
+      } else if (opcode === 9) {
+        this.frame(0x8a, payload);
+      }
+    }
+    this.buf = off < buf.length ? buf.subarray(off) : null;
+  }
+
+  frame(op, p) {
+    const len = p.length;
+    let h;
+    if (len < 126) {
+      h = Buffer.allocUnsafe(6); h[0] = op; h[1] = 0x80 | len; h.writeUInt32BE(0, 2);
+    } else if (len < 65536) {
+      h = Buffer.allocUnsafe(8); h[0] = op; h[1] = 0x80 | 126; h.writeUInt16BE(len, 2); h.writeUInt32BE(0, 4);
+    } else {
+      h = Buffer.allocUnsafe(14); h[0] = op; h[1] = 0x80 | 127; h.writeBigUInt64BE(BigInt(len), 2); h.writeUInt32BE(0, 10);
+    }
+    this.sock.write(Buffer.concat([h, p]));
+  }
+
+  send(str) { this.frame(0x81, Buffer.from(str)); }
+
+  close() {
+    if (this.readyState === 1) { this.sock.write(Buffer.from([0x88, 0x80, 0, 0, 0, 0])); this.readyState = 2; }
+    this.sock.end();
+  }
+
+  terminate() { this.sock.destroy(); }
+}
+
 class Client {
   // One Socket.IO connection on namespace "/". Callbacks: onConnect(c, ms),
   // onFail(c, reason), onEvent(c, frame), onDrop(c).
@@ -69,12 +169,13 @@ class Client {
     this.connected = false;
     this.done = false; // connect settled (ok or failed)
     this.t0 = now();
-    const ws = new WebSocket(URL_, {
+    const ws = USE_WS ? new WebSocket(URL_, {
       perMessageDeflate: !!cfg.deflate,
       localAddress: localAddr(),
       handshakeTimeout: 30000,
-    });
+    }) : new RawWS(HOST, cfg.port, PATH, localAddr());
     this.ws = ws;
+    this.timer = setTimeout(() => this.fail('connect_timeout'), (cfg.connect_timeout_s || 30) * 1000);
     ws.on('message', (data) => this.onMessage(data.toString()));
     ws.on('error', (e) => this.fail('ws_error:' + (e.code || e.message)));
     ws.on('close', () => {
@@ -87,6 +188,7 @@ class Client {
   fail(reason) {
     if (this.done) return;
     this.done = true;
+    clearTimeout(this.timer);
     try { this.ws.terminate(); } catch (e) { /* ignore */ }
     if (this.cb.onFail) this.cb.onFail(this, reason);
   }
@@ -113,6 +215,7 @@ class Client {
       } else if (t === 48) { // '0' CONNECT ok
         if (this.done) return;
         this.done = true;
+        clearTimeout(this.timer);
         this.connected = true;
         if (this.cb.onConnect) this.cb.onConnect(this, now() - this.t0);
       } else if (t === 52) { // '4' CONNECT_ERROR
@@ -187,10 +290,14 @@ async function modeConnect() {
   const tStart = now();
   let cpu = null; let tMeasure = 0;
   const stopAt = tStart + warm + dur;
+  // By default every connected socket stays open until the window ends (a
+  // reconnect storm: clients come back and stay); close_each: true closes
+  // each socket as soon as its namespace CONNECT is acknowledged (churn).
+  const held = [];
   const one = () => connectOne().then((r) => {
     if (r.ok) {
       if (measuring) { times.push(r.ms); count += 1; }
-      r.c.close();
+      if (cfg.close_each) r.c.close(); else held.push(r.c);
     } else if (measuring) addErr(errors, r.reason);
   });
   setTimeout(() => { measuring = true; mark('start'); cpu = cpuStart(); tMeasure = now(); }, warm);
@@ -215,8 +322,12 @@ async function modeConnect() {
   }
   const measuredS = (now() - tMeasure) / 1000;
   const genCpu = cpu ? cpuPct(cpu) : null;
+  const genUser = cpu ? cpuPct(cpu, 'user') : null;
   mark('end');
+  for (const c of held) c.close();
+  await sleep(Math.min(5000, 200 + held.length * 0.5));
   return {
+    gen_cpu_user: genUser, close_each: !!cfg.close_each,
     connects: count, seconds: measuredS, rate: count / measuredS,
     connect_ms: summary(times), errors, gen_cpu: genCpu,
     offered_rate: cfg.rate || null,
