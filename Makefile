@@ -1,0 +1,45 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKER_CONNECTIONS ?= 10000
+
+.PHONY: run test deps dev-deps sysdeps vendor lint bench run-cluster clean
+
+.venv/.deps: requirements.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+.venv/.dev-deps: .venv/.deps requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+deps: .venv/.deps
+dev-deps: .venv/.dev-deps
+
+# System packages the tests start themselves (apt installs do not start services here).
+sysdeps:
+	@bash scripts/sysdeps.sh
+
+vendor:
+	@if [ -x scripts/vendor.sh ]; then bash scripts/vendor.sh; fi
+
+run: deps vendor
+	.venv/bin/flask --app app db upgrade
+	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
+	exec .venv/bin/gunicorn -k eventlet -w 1 --worker-connections $(WORKER_CONNECTIONS) \
+		-b $(HOST):$(PORT) wsgi:app
+
+test: dev-deps sysdeps vendor
+	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
+	.venv/bin/python -m pytest
+
+lint: dev-deps
+	.venv/bin/ruff check .
+
+clean:
+	rm -rf .venv node_modules static/vendor .pytest_cache

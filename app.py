@@ -1,0 +1,83 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import config
+import sockets
+from blueprints import audit, auth, health, pages
+from blueprints.common import register_error_handlers
+from extensions import db, jwt, migrate
+
+
+def create_app(config_overrides: dict | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, the socket namespace and the CLI."""
+    app = Flask(__name__, instance_relative_config=True)
+    config.configure(app, config_overrides)
+    _jwt_config(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path) + "/migrations")
+    jwt.init_app(app)
+    _sqlite_pragmas(app)
+    sockets.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    auth.init_app(app)
+    app.register_blueprint(audit.bp, url_prefix="/api/audit")
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
+    register_error_handlers(app)
+    _cors(app)
+    from cli import register_cli
+
+    register_cli(app)
+    logging.getLogger("realtime").setLevel(logging.INFO)
+    return app
+
+
+def _jwt_config(app: Flask) -> None:
+    cfg = app.config
+    cfg.setdefault("JWT_DECODE_ALGORITHMS", [cfg["JWT_ALGORITHM"]])
+    if cfg.get("JWT_AUDIENCE"):
+        cfg.setdefault("JWT_ENCODE_AUDIENCE", cfg["JWT_AUDIENCE"])
+        cfg.setdefault("JWT_DECODE_AUDIENCE", cfg["JWT_AUDIENCE"])
+    if cfg.get("JWT_ISSUER"):
+        cfg.setdefault("JWT_ENCODE_ISSUER", cfg["JWT_ISSUER"])
+        cfg.setdefault("JWT_DECODE_ISSUER", cfg["JWT_ISSUER"])
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    """WAL and a busy timeout: SQLite allows one writer, readers must not block it."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=5000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+
+def _cors(app: Flask) -> None:
+    """CORS headers on the API for the configured origins only (default: same origin)."""
+    @app.after_request
+    def _headers(resp):
+        origin = request.headers.get("Origin")
+        allowed = app.config["CORS_ALLOWED_ORIGINS"]
+        if origin and request.path.startswith("/api/") and (origin in allowed or "*" in allowed):
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            resp.headers["Vary"] = "Origin"
+        return resp

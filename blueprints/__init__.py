@@ -1,0 +1,1 @@
+"""REST blueprints: each module exports `bp`."""

@@ -1,0 +1,184 @@
+"""REST auth at /api/auth: register, login, refresh, logout (incl. everywhere), me."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, current_app, g, jsonify
+from flask_jwt_extended import create_access_token, create_refresh_token
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from blueprints.common import error_body, json_object, remote_addr, token_required
+from extensions import db, jwt
+from models import User
+from realtime import tokens
+from realtime.errors import Conflict, InvalidPayload, RateLimited, auth_error
+from realtime.green import run_blocking
+from realtime.state import get_state
+
+bp = Blueprint("auth", __name__)
+
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+MAX_PASSWORD = 1024
+# Checked against when the user does not exist, so both failures take the same time.
+_DUMMY_HASH = generate_password_hash("not-a-real-password-0")
+
+
+def validate_credentials(data: dict) -> tuple[str, str]:
+    """Username and password from a body, or InvalidPayload."""
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise InvalidPayload("`username` must be 3-32 characters of A-Z a-z 0-9 _ . -")
+    if not isinstance(password, str) or not 8 <= len(password) <= MAX_PASSWORD:
+        raise InvalidPayload(f"`password` must be a string of 8-{MAX_PASSWORD} characters.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in password):
+        raise InvalidPayload("`password` may not contain control characters.")
+    return username, password
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash, computed off the event loop."""
+    return run_blocking(generate_password_hash, password)
+
+
+def create_user(username: str, password: str, *, is_admin: bool = False) -> User:
+    """Add a user (the caller commits); Conflict when the name is taken."""
+    if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:
+        raise Conflict()
+    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
+    db.session.add(user)
+    return user
+
+
+def issue_tokens(user: User) -> dict:
+    """A fresh access and refresh token pair for a user."""
+    identity = str(user.id)
+    return {"access_token": create_access_token(identity=identity),
+            "refresh_token": create_refresh_token(identity=identity),
+            "token_type": "Bearer", "expires_in": _access_lifetime()}
+
+
+def _access_lifetime() -> int:
+    value = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return int(value.total_seconds()) if hasattr(value, "total_seconds") else int(value)
+
+
+@bp.post("/register")
+def register():
+    username, password = validate_credentials(json_object({"username", "password"}, {"username", "password"}))
+    user = create_user(username, password)
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:  # lost a race for the same name
+        db.session.rollback()
+        raise Conflict() from None
+    return jsonify(user.to_public()), 201
+
+
+@bp.post("/login")
+def login():
+    state = get_state()
+    addr = remote_addr() or "?"
+    retry = state.hub.auth_failures.retry_after(addr)
+    data = json_object({"username", "password"}, {"username", "password"})
+    username, password = validate_credentials(data)
+    retry = max(retry, state.login_failures.retry_after(username))
+    if retry:
+        state.audit.enqueue("login_failed", remote_addr=addr, reason="rate_limited")
+        raise RateLimited(retry)
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    ok = run_blocking(check_password_hash, user.password_hash if user else _DUMMY_HASH, password)
+    if not ok or user is None or not user.is_active:
+        state.hub.auth_failures.hit(addr)
+        state.login_failures.hit(username)
+        state.audit.enqueue("login_failed", user_id=user.id if user else None, remote_addr=addr,
+                            reason="invalid_credentials")
+        raise auth_error("invalid_credentials")
+    state.login_failures.reset(username)
+    state.audit.enqueue("login", user_id=user.id, remote_addr=addr)
+    return jsonify(issue_tokens(user))
+
+
+@bp.post("/refresh")
+@token_required("refresh")
+def refresh():
+    ident = g.identity
+    get_state().audit.enqueue("refresh", user_id=ident.user_id, remote_addr=remote_addr(), via="rest")
+    return jsonify({"access_token": create_access_token(identity=ident.user_id),
+                    "token_type": "Bearer", "expires_in": _access_lifetime()})
+
+
+@bp.post("/logout")
+@token_required("access")
+def logout():
+    data = json_object({"everywhere"}, optional_body=True)
+    everywhere = data.get("everywhere", False)
+    if not isinstance(everywhere, bool):
+        raise InvalidPayload("`everywhere` must be a boolean.")
+    state, ident = get_state(), g.identity
+    revoked = {ident.jti}
+    user = db.session.get(User, int(ident.user_id))
+    if everywhere:
+        revoked |= state.registry.user_jtis(ident.user_id)
+        # Tokens we never saw (other refresh tokens) die too: anything issued before now.
+        user.tokens_valid_after = int(time.time())
+    far = int(time.time()) + int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    for jti in revoked:
+        tokens.revoke(jti, user.id, ident.exp if jti == ident.jti else far)
+    db.session.commit()
+    # Committed first, so a kicked client that reconnects with the same token is refused.
+    state.hub.revoke(jtis=sorted(revoked), user_id=ident.user_id if everywhere else None)
+    state.audit.enqueue("logout", user_id=ident.user_id, remote_addr=remote_addr(),
+                        everywhere=everywhere, revoked=len(revoked))
+    return jsonify({"revoked": sorted(revoked)})
+
+
+@bp.get("/me")
+@token_required("access")
+def me():
+    return jsonify(g.identity.public())
+
+
+def _jwt_callbacks() -> None:
+    """flask-jwt-extended's own guard (`@jwt_required` in reusing apps) runs the same checks."""
+    @jwt.token_in_blocklist_loader
+    def _revoked(_header: dict, payload: dict) -> bool:
+        return tokens.is_revoked(payload.get("jti") or "")
+
+    @jwt.user_lookup_loader
+    def _user(_header: dict, payload: dict):
+        return tokens.load_user(str(payload.get("sub", "")))
+
+    @jwt.token_verification_loader
+    def _claims_ok(header: dict, payload: dict) -> bool:
+        try:
+            tokens.check_header(header, get_state().tokens)
+        except Exception:
+            return False
+        return all(c in payload for c in tokens.REQUIRED_CLAIMS)
+
+    def _fail(code: str):
+        return error_body(code, tokens.auth_error(code).message, 401)
+
+    jwt.expired_token_loader(lambda h, p: _fail("token_expired"))
+    jwt.invalid_token_loader(lambda reason: _fail("token_invalid"))
+    jwt.unauthorized_loader(lambda reason: _fail("auth_required"))
+    jwt.revoked_token_loader(lambda h, p: _fail("token_revoked"))
+    jwt.needs_fresh_token_loader(lambda h, p: _fail("token_invalid"))
+    jwt.token_verification_failed_loader(lambda h, p: _fail("token_invalid"))
+    jwt.user_lookup_error_loader(lambda h, p: _fail("user_unknown"))
+
+
+_jwt_callbacks()
+
+
+def init_app(app: Flask, url_prefix: str = "/api/auth") -> None:
+    """Mount the auth API on an app whose db and jwt are bound."""
+    from flask_jwt_extended.exceptions import WrongTokenError
+
+    app.register_blueprint(bp, url_prefix=url_prefix)
+    # flask-jwt-extended maps a wrong token type to its generic invalid-token answer.
+    app.register_error_handler(WrongTokenError, lambda e: error_body(
+        "wrong_token_type", tokens.auth_error("wrong_token_type").message, 401))

@@ -1,0 +1,99 @@
+"""Request helpers shared by the REST blueprints: JSON bodies, the token guard, errors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from realtime import tokens
+from realtime.errors import AppError, InvalidPayload, auth_error
+from realtime.state import get_state
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+              429: "rate_limited", 500: "internal_error"}
+
+
+def error_body(code: str, message: str, status: int, **extra: Any) -> tuple:
+    """The contract's error response."""
+    return jsonify({"error": {"code": code, "message": message, **extra}}), status
+
+
+def json_object(allowed: set[str], required: set[str] = frozenset(), *, optional_body: bool = False) -> dict:
+    """The request's JSON object with only `allowed` keys and all `required` ones."""
+    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    if optional_body and not raw:
+        return {}
+    if not request.is_json:
+        raise InvalidPayload("Send a JSON object with Content-Type: application/json.")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidPayload("The body must be a JSON object.")
+    extra = set(data) - allowed
+    if extra:
+        raise InvalidPayload(f"Unexpected field(s): {', '.join(sorted(map(str, extra)))[:200]}.")
+    missing = required - set(data)
+    if missing:
+        raise InvalidPayload(f"Missing field(s): {', '.join(sorted(missing))}.")
+    return data
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def token_required(token_type: str = "access") -> Callable:
+    """Run the shared token pipeline; the identity lands in `g.identity` (and flask-jwt-extended's g)."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            token = bearer_token()
+            if token is None:
+                raise auth_error("auth_required")
+            ident = tokens.verify(token, get_state().tokens, token_type)
+            g.identity = ident
+            # Let get_jwt(), get_jwt_identity() and current_user work in reusing apps.
+            g._jwt_extended_jwt = ident.claims
+            g._jwt_extended_jwt_header = {"alg": get_state().tokens.algorithm}
+            g._jwt_extended_jwt_user = {"loaded_user": None}
+            g._jwt_extended_jwt_location = "headers"
+            return fn(*args, **kwargs)
+        return inner
+    return wrap
+
+
+def remote_addr() -> str | None:
+    """The client address (ProxyFix has applied TRUSTED_PROXIES)."""
+    return request.remote_addr
+
+
+def register_error_handlers(app: Flask) -> None:
+    """One place turns AppError and every HTTP error into the contract's JSON body."""
+    @app.errorhandler(AppError)
+    def _app_error(exc: AppError):
+        return error_body(exc.code, exc.message, exc.status, **exc.extra)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        resp, _ = error_body(HTTP_CODES.get(status, "http_error"), exc.description or exc.name, status)
+        if status == 405 and exc.get_response().headers.get("Allow"):
+            resp.headers["Allow"] = exc.get_response().headers["Allow"]
+        return resp, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_body("internal_error", "Internal error.", 500)

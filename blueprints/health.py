@@ -1,0 +1,27 @@
+"""GET /healthz: the database and the audit writer."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify
+
+from extensions import db
+from realtime.state import get_state
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    body: dict = {"status": "ok"}
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        body["database"] = "ok"
+    except Exception as exc:
+        db.session.rollback()
+        body["database"] = f"down: {type(exc).__name__}"
+        body["status"] = "degraded"
+    state = get_state()
+    body["audit_writer"] = state.audit.health()
+    body["sockets"] = len(state.registry.local)
+    return jsonify(body), (200 if body["database"] == "ok" else 503)

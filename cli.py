@@ -1,0 +1,52 @@
+"""Flask CLI commands: create-user and prune."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from extensions import db
+from models import AuditEvent, RevokedToken
+
+
+def register_cli(app: Flask) -> None:
+    """Add the commands to `flask --app app`."""
+    app.cli.add_command(create_user_cmd)
+    app.cli.add_command(prune_cmd)
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Make the user an admin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user_cmd(username: str, admin: bool, password_stdin: bool) -> None:
+    """Create a user (the password is prompted, or read from standard input)."""
+    from blueprints.auth import create_user, validate_credentials
+    from realtime.errors import AppError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        validate_credentials({"username": username, "password": password})
+        user = create_user(username, password, is_admin=admin)
+        db.session.commit()
+    except AppError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    click.echo(f"created user {user.username} (id {user.id}{', admin' if admin else ''})")
+
+
+@click.command("prune")
+def prune_cmd() -> None:
+    """Drop expired blocklist rows and audit rows older than AUDIT_RETENTION_DAYS."""
+    now = datetime.now(UTC)
+    days = int(current_app.config["AUDIT_RETENTION_DAYS"])
+    tokens = db.session.execute(sa.delete(RevokedToken).where(RevokedToken.expires_at < now)).rowcount
+    audit = db.session.execute(sa.delete(AuditEvent).where(AuditEvent.ts < now - timedelta(days=days))).rowcount
+    db.session.commit()
+    click.echo(f"pruned {tokens} expired blocklist rows and {audit} audit rows older than {days} days")

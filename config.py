@@ -1,0 +1,114 @@
+"""Configuration: contract defaults, persisted secrets and start-up validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+DEFAULTS: dict = {
+    "JWT_ACCESS_TOKEN_EXPIRES": 900,
+    "JWT_REFRESH_TOKEN_EXPIRES": 2592000,
+    "JWT_ALGORITHM": "HS256",
+    # For RS256/ES256: paths to PEM files; the secret key is then unused.
+    "JWT_PRIVATE_KEY_FILE": None,
+    "JWT_PUBLIC_KEY_FILE": None,
+    "JWT_DECODE_LEEWAY": 0,
+    "JWT_AUDIENCE": None,
+    "JWT_ISSUER": None,
+    "JWT_TOKEN_LOCATION": ["headers"],
+    "JWT_MAX_TOKEN_BYTES": 8192,
+    "SOCKETIO_MESSAGE_QUEUE": None,
+    "SOCKETIO_CHANNEL": "flask-socketio",
+    "SOCKETIO_ASYNC_MODE": "eventlet",
+    "CORS_ALLOWED_ORIGINS": [],
+    "SOCKET_CONNECT_TIMEOUT": 10,
+    "SOCKET_RATE_LIMIT": [20, 40],
+    "SOCKET_ABUSE_DISCONNECT": 5,
+    "AUTH_FAILURE_LIMIT": [20, 60],
+    "LOGIN_FAILURE_LIMIT_PER_USER": [10, 300],
+    "SOCKET_MAX_MESSAGE_BYTES": 65536,
+    "SOCKET_MAX_CONNECTIONS_PER_USER": 10,
+    "SOCKET_PING_INTERVAL": 25,
+    "SOCKET_PING_TIMEOUT": 20,
+    "TRUSTED_PROXIES": 0,
+    "AUDIT_ENABLED": True,
+    "AUDIT_RETENTION_DAYS": 90,
+    "AUDIT_BATCH_SIZE": 500,
+    "AUDIT_FLUSH_INTERVAL": 0.2,
+    "AUDIT_MEMORY_LIMIT": 50000,
+    "AUDIT_SPILL_FILE": None,
+    "HISTORY_LIMIT": 50,
+    "HISTORY_MAX": 500,
+    "REGISTRY_HEARTBEAT_TTL": 15,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "SQLALCHEMY_ENGINE_OPTIONS": {},
+}
+
+MIN_SECRET_BYTES = 32
+
+
+def load_secret(instance: Path, name: str) -> str:
+    """A random secret kept in the instance folder (mode 0600), made on first start."""
+    path = instance / "secrets.json"
+    instance.mkdir(parents=True, exist_ok=True)
+    data: dict = {}
+    if path.exists():
+        data = json.loads(path.read_text() or "{}")
+    if name not in data:
+        data[name] = secrets.token_urlsafe(48)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+    os.chmod(path, 0o600)
+    return data[name]
+
+
+def configure(app: Flask, overrides: dict | None) -> None:
+    """Defaults, then FLASK_* environment variables, then the test mapping; then validate."""
+    for key, value in DEFAULTS.items():
+        if app.config.get(key) is None:  # Flask predefines some keys (MAX_CONTENT_LENGTH) as None
+            app.config[key] = value
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "realtime.sqlite")
+    app.config.from_prefixed_env()
+    if overrides:
+        app.config.update(overrides)
+    instance = Path(app.instance_path)
+    for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        if not app.config.get(key):
+            app.config[key] = load_secret(instance, key)
+    _load_key_files(app)
+    validate(app.config)
+    if app.config["AUDIT_SPILL_FILE"] is None:
+        app.config["AUDIT_SPILL_FILE"] = str(instance / "audit-spill.jsonl")
+
+
+def _load_key_files(app: Flask) -> None:
+    alg = app.config["JWT_ALGORITHM"]
+    if alg.startswith(("RS", "ES", "PS", "Ed")):
+        app.config["JWT_PRIVATE_KEY"] = Path(app.config["JWT_PRIVATE_KEY_FILE"]).read_text()
+        app.config["JWT_PUBLIC_KEY"] = Path(app.config["JWT_PUBLIC_KEY_FILE"]).read_text()
+
+
+def validate(cfg: dict) -> None:
+    """Refuse to start on settings that would make the app unsafe."""
+    if cfg["JWT_ALGORITHM"] not in {"HS256", "HS384", "HS512", "RS256", "ES256"}:
+        raise RuntimeError(f"JWT_ALGORITHM {cfg['JWT_ALGORITHM']!r} is not supported")
+    if cfg["JWT_ALGORITHM"].startswith("HS") and len(str(cfg["JWT_SECRET_KEY"]).encode()) < MIN_SECRET_BYTES:
+        raise RuntimeError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+    if not 0 <= float(cfg["JWT_DECODE_LEEWAY"]) <= 30:
+        raise RuntimeError("JWT_DECODE_LEEWAY must be between 0 and 30 seconds")
+    for key in ("SOCKET_RATE_LIMIT", "AUTH_FAILURE_LIMIT"):
+        value = cfg[key]
+        if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
+            raise RuntimeError(f"{key} must be a pair of positive numbers")
+    origins = cfg["CORS_ALLOWED_ORIGINS"]
+    if isinstance(origins, str):
+        cfg["CORS_ALLOWED_ORIGINS"] = [origins]
+    if cfg["SOCKETIO_ASYNC_MODE"] not in {"eventlet", "gevent", "threading"}:
+        raise RuntimeError("SOCKETIO_ASYNC_MODE must be eventlet, gevent or threading")

@@ -1,0 +1,178 @@
+"""The live-connection lifecycle: admit, expire, refresh, revoke, forget.
+
+The hub knows nothing of Socket.IO: the namespace registers a Transport (emit, disconnect,
+rooms) and a revocation Bus carries kicks to whichever process holds the socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from realtime.audit import AuditLog
+from realtime.errors import RateLimited, auth_error
+from realtime.expiry import ExpiryScheduler
+from realtime.limits import FailureCounter, TokenBucket
+from realtime.registry import PresenceChange, Registry, SocketInfo
+from realtime.tokens import Identity
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    """What the hub needs from the socket layer."""
+
+    def emit(self, event: str, data: Any, to: str) -> None: ...
+    def disconnect(self, sid: str) -> None: ...
+    def enter_room(self, sid: str, room: str) -> None: ...
+    def leave_room(self, sid: str, room: str) -> None: ...
+
+
+class LocalBus:
+    """Delivers revocations in this process only (the embedded default)."""
+
+    def __init__(self) -> None:
+        self.handler: Callable[[dict], None] | None = None
+
+    def publish(self, message: dict) -> None:
+        """Deliver a revocation to every process (here: this one)."""
+        if self.handler is not None:
+            self.handler(message)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class Hub:
+    """Connection lifecycle shared by the socket namespace and the REST blueprints."""
+
+    def __init__(self, *, registry: Registry, audit: AuditLog, bus: Any,
+                 sleep: Callable[[float], None], spawn: Callable[..., object],
+                 max_per_user: int, event_rate: tuple[float, float], abuse_disconnect: int,
+                 auth_failures: FailureCounter, leeway: float = 0.0) -> None:
+        self.registry, self.audit, self.bus = registry, audit, bus
+        self.max_per_user = max_per_user
+        self.event_rate = event_rate
+        self.abuse_disconnect = abuse_disconnect
+        self.auth_failures = auth_failures
+        self.leeway = leeway
+        self.transport: Transport | None = None
+        self.expiry = ExpiryScheduler(self._on_expire, sleep=sleep, spawn=spawn, leeway=leeway)
+        self._buckets: dict[str, TokenBucket] = {}
+        self.bus.handler = self._on_bus
+        self.counters: dict[str, int] = {}
+
+    # -- admission --------------------------------------------------------------------------
+    def check_address(self, remote_addr: str | None) -> None:
+        """Refuse an address that has failed too often (`AUTH_FAILURE_LIMIT`)."""
+        retry = self.auth_failures.retry_after(remote_addr or "?")
+        if retry:
+            raise RateLimited(retry)
+
+    def refused(self, code: str, *, sid: str | None, remote_addr: str | None,
+                user_id: Any = None) -> None:
+        """Count and audit a refused connect."""
+        if code not in ("rate_limited", "too_many_connections", "origin_forbidden"):
+            self.auth_failures.hit(remote_addr or "?")
+        self.audit.enqueue("connect_refused", user_id=user_id, sid=sid, remote_addr=remote_addr, code=code)
+
+    def admit(self, sid: str, ident: Identity, remote_addr: str | None) -> dict:
+        """Register an authenticated socket and schedule its expiry; returns the session payload."""
+        info = SocketInfo(sid=sid, user_id=ident.user_id, username=ident.username, jti=ident.jti,
+                          exp=ident.exp, remote_addr=remote_addr)
+        self.registry.add(info, self.max_per_user)
+        self._buckets[sid] = TokenBucket(*self.event_rate)
+        self.expiry.schedule(sid, ident.exp)
+        self.audit.enqueue("connect", user_id=ident.user_id, sid=sid, remote_addr=remote_addr)
+        return {"user": ident.public(), "sid": sid, "expires_at": ident.exp}
+
+    def forget(self, sid: str, reason: str) -> None:
+        """Clean every trace of a socket; runs on every disconnect path."""
+        self.expiry.cancel(sid)
+        self._buckets.pop(sid, None)
+        info, changes = self.registry.remove(sid)
+        if info is None:
+            return
+        self.publish_presence(changes)
+        self.audit.enqueue("disconnect", user_id=info.user_id, sid=sid, remote_addr=info.remote_addr,
+                           reason=reason, seconds=round(time.time() - info.connected_at, 3))
+
+    # -- per-event guard -------------------------------------------------------------------
+    def guard(self, sid: str) -> SocketInfo:
+        """The socket's record if it may run an event now; raises the contract error if not."""
+        info = self.registry.get(sid)
+        if info is None:
+            raise auth_error("auth_required")
+        if time.time() >= info.exp + self.leeway:
+            # The timer may not have fired yet; the event must never reach a handler anyway.
+            self.expiry.schedule(sid, 0)
+            raise auth_error("token_expired")
+        bucket = self._buckets.get(sid)
+        if bucket is not None:
+            retry = bucket.take()
+            if retry:
+                self.audit.enqueue("rate_limited", user_id=info.user_id, sid=sid,
+                                   remote_addr=info.remote_addr, strikes=bucket.strikes)
+                if bucket.strikes >= self.abuse_disconnect * max(1, int(self.event_rate[1])):
+                    self.kick(sid, "rate_limited", event=None)
+                raise RateLimited(retry)
+        return info
+
+    # -- token lifecycle -------------------------------------------------------------------
+    def refreshed(self, sid: str, ident: Identity) -> dict:
+        """Swap a live socket's token in place; the caller verified it."""
+        info = self.registry.get(sid)
+        if info is None:
+            raise auth_error("auth_required")
+        if ident.user_id != info.user_id:
+            raise auth_error("identity_mismatch")
+        self.registry.update_token(sid, ident.jti, ident.exp)
+        self.expiry.schedule(sid, ident.exp)
+        self.audit.enqueue("refresh", user_id=info.user_id, sid=sid, remote_addr=info.remote_addr)
+        return {"ok": True, "expires_at": ident.exp}
+
+    def revoke(self, *, jtis: list[str] | None = None, user_id: str | None = None) -> None:
+        """Kick every socket on these jtis (or of this user), on whichever process holds it."""
+        self.bus.publish({"op": "revoke", "jtis": list(jtis or []), "user_id": user_id})
+
+    def _on_bus(self, message: dict) -> None:
+        if message.get("op") != "revoke":
+            return
+        sids = set(self.registry.local_sids(user_id=message["user_id"])) if message.get("user_id") else set()
+        for jti in message.get("jtis", []):
+            sids.update(self.registry.local_sids(jti=jti))
+        for sid in sids:
+            self.kick(sid, "token_revoked", event="auth_revoked")
+
+    def _on_expire(self, sid: str) -> None:
+        info = self.registry.get(sid)
+        if info is not None and time.time() >= info.exp + self.leeway:
+            self.kick(sid, "token_expired", event="auth_expired")
+
+    def kick(self, sid: str, code: str, event: str | None) -> None:
+        """Tell a local socket why (if event), then disconnect it; audited as `kick`."""
+        info = self.registry.get(sid)
+        if info is None or self.transport is None:
+            return
+        self.audit.enqueue("kick", user_id=info.user_id, sid=sid, remote_addr=info.remote_addr, code=code)
+        if event:
+            self.transport.emit(event, {"code": code}, sid)
+        self.transport.disconnect(sid)
+        # A transport that did not call back into forget() still must not leave the socket registered.
+        self.forget(sid, f"kicked: {code}")
+
+    # -- rooms and presence ----------------------------------------------------------------
+    def publish_presence(self, changes: list[PresenceChange]) -> None:
+        """Emit `presence` to each room whose set of users changed."""
+        if self.transport is None:
+            return
+        for change in changes:
+            self.transport.emit("presence", {"room": change.room, "members": change.members}, change.room)
+
+    def close(self) -> None:
+        """Stop background work (tests, shutdown)."""
+        self.expiry.stop()
+        self.bus.close()
+        self.registry.close()

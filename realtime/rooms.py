@@ -1,0 +1,93 @@
+"""Rooms: names, dm rules, payload validation, message storage and history queries."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+
+from extensions import db
+from models import Message
+from realtime.errors import Forbidden, InvalidPayload
+
+ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_TEXT = 2000
+
+
+def room_name(payload: Any) -> str:
+    """The validated `room` of an event payload."""
+    if not isinstance(payload, dict):
+        raise InvalidPayload("The payload must be an object.")
+    room = payload.get("room")
+    if not isinstance(room, str) or not ROOM_RE.fullmatch(room):
+        raise InvalidPayload("`room` must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return room
+
+
+def since_id(payload: dict) -> int | None:
+    """The optional `since_id` of a join payload."""
+    value = payload.get("since_id")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise InvalidPayload("`since_id` must be a non-negative integer.")
+    return value
+
+
+def message_text(payload: dict) -> str:
+    """The validated `text` of a message payload, verbatim."""
+    text = payload.get("text")
+    if not isinstance(text, str) or not 1 <= len(text) <= MAX_TEXT:
+        raise InvalidPayload(f"`text` must be a string of 1-{MAX_TEXT} characters.")
+    if "\x00" in text:
+        raise InvalidPayload("`text` may not contain NUL characters.")
+    return text
+
+
+def dm_room(a: str, b: str) -> str:
+    """The dm room name of two users."""
+    x, y = sorted((a, b))
+    return f"dm.{x}.{y}"
+
+
+def check_access(room: str, username: str) -> None:
+    """Raise Forbidden when a dm room does not name this user."""
+    if not room.startswith("dm."):
+        return
+    # Usernames may contain dots, so find the split where both halves name the room exactly.
+    rest = room[3:]
+    for i, ch in enumerate(rest):
+        if ch == "." and dm_room(rest[:i], rest[i + 1:]) == room and username in (rest[:i], rest[i + 1:]):
+            if rest[:i] and rest[i + 1:]:
+                return
+    raise Forbidden("This dm room is for its two users only.")
+
+
+def store_message(room: str, user_id: str, username: str, text: str) -> dict:
+    """Commit a message and return it as the wire shows it."""
+    msg = Message(room=room, user_id=int(user_id), username=username, text=text)
+    db.session.add(msg)
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return msg.to_wire()
+
+
+def history(room: str, after: int | None, limit: int, cap: int) -> tuple[list[dict], bool]:
+    """Last `limit` messages, or all after `after` up to `cap`; returns (messages, truncated)."""
+    q = sa.select(Message).where(Message.room == room)
+    if after is None:
+        rows = db.session.scalars(q.order_by(Message.id.desc()).limit(limit)).all()
+        rows.reverse()
+        truncated = False
+    else:
+        rows = db.session.scalars(q.where(Message.id > after).order_by(Message.id).limit(cap + 1)).all()
+        # The oldest `cap` after `after`: a client that sees `truncated` joins again with
+        # since_id set to the last id it got, and so pages forward without a gap.
+        truncated = len(rows) > cap
+        rows = rows[:cap]
+    db.session.rollback()  # end the read transaction: SQLite readers must not pin the WAL
+    return [m.to_wire() for m in rows], truncated

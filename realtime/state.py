@@ -1,0 +1,77 @@
+"""Builds the per-app core objects once (audit log, registry, hub) from the config."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+from extensions import db
+from models import AuditEvent
+from realtime.audit import AuditLog
+from realtime.hub import Hub, LocalBus
+from realtime.limits import FailureCounter
+from realtime.registry import MemoryRegistry, Registry
+from realtime.tokens import TokenSettings
+
+
+@dataclass
+class State:
+    """Everything the blueprints and the namespace share, one per app."""
+
+    tokens: TokenSettings
+    audit: AuditLog
+    registry: Registry
+    hub: Hub
+    login_failures: FailureCounter
+
+
+def _thread_spawn(fn: Callable, *args: Any) -> threading.Thread:
+    t = threading.Thread(target=fn, args=args, daemon=True)
+    t.start()
+    return t
+
+
+def init_app(app: Flask, *, sleep: Callable[[float], None] = time.sleep,
+             spawn: Callable[..., object] = _thread_spawn) -> State:
+    """Create the app's State (idempotent: a second call returns the first)."""
+    if "realtime" in app.extensions:
+        return app.extensions["realtime"]
+    cfg = app.config
+    with app.app_context():
+        engine = db.engine
+    audit = AuditLog(engine, AuditEvent.__table__, spill_path=cfg["AUDIT_SPILL_FILE"],
+                     batch_size=int(cfg["AUDIT_BATCH_SIZE"]), interval=float(cfg["AUDIT_FLUSH_INTERVAL"]),
+                     memory_limit=int(cfg["AUDIT_MEMORY_LIMIT"]), sleep=sleep, spawn=spawn,
+                     enabled=bool(cfg["AUDIT_ENABLED"]))
+    registry, bus, auth_failures = _backends(cfg)
+    hub = Hub(registry=registry, audit=audit, bus=bus, sleep=sleep, spawn=spawn,
+              max_per_user=int(cfg["SOCKET_MAX_CONNECTIONS_PER_USER"]),
+              event_rate=tuple(cfg["SOCKET_RATE_LIMIT"]),
+              abuse_disconnect=int(cfg["SOCKET_ABUSE_DISCONNECT"]),
+              auth_failures=auth_failures, leeway=float(cfg["JWT_DECODE_LEEWAY"]))
+    per_user = cfg["LOGIN_FAILURE_LIMIT_PER_USER"]
+    state = State(tokens=TokenSettings.from_config(cfg), audit=audit, registry=registry, hub=hub,
+                  login_failures=FailureCounter(per_user[0], per_user[1]))
+    app.extensions["realtime"] = state
+    return state
+
+
+def _backends(cfg: dict) -> tuple[Registry, Any, FailureCounter]:
+    """Memory backends for one process; Redis ones when a message queue is configured."""
+    limit, window = cfg["AUTH_FAILURE_LIMIT"]
+    url = cfg.get("SOCKETIO_MESSAGE_QUEUE")
+    if url:
+        from realtime.redis_backend import redis_backends
+
+        return redis_backends(url, cfg)
+    return MemoryRegistry(), LocalBus(), FailureCounter(limit, window)
+
+
+def get_state() -> State:
+    """The current app's State."""
+    return current_app.extensions["realtime"]

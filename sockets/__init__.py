@@ -1,0 +1,68 @@
+"""Socket.IO layer: `init_app(app)` binds Flask-SocketIO and mounts the authenticated namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from realtime import state as core_state
+from sockets.namespace import RealtimeNamespace
+
+
+class SocketTransport:
+    """The hub's view of Socket.IO: emits and disconnects on the socket's own process."""
+
+    def __init__(self, socketio: SocketIO, namespace: str = "/") -> None:
+        self.socketio, self.namespace = socketio, namespace
+
+    def emit(self, event: str, data: Any, to: str) -> None:
+        """Emit to a sid or room (across processes when a queue is configured)."""
+        self.socketio.emit(event, data, to=to, namespace=self.namespace)
+
+    def disconnect(self, sid: str) -> None:
+        """Disconnect a socket of this process after what was emitted to it."""
+        self.socketio.server.disconnect(sid, namespace=self.namespace, ignore_queue=True)
+
+    def enter_room(self, sid: str, room: str) -> None:
+        """Add a socket to a Socket.IO room."""
+        self.socketio.server.enter_room(sid, room, namespace=self.namespace)
+
+    def leave_room(self, sid: str, room: str) -> None:
+        """Remove a socket from a Socket.IO room."""
+        self.socketio.server.leave_room(sid, room, namespace=self.namespace)
+
+
+def socketio_options(app: Flask) -> dict:
+    """Flask-SocketIO / engine.io options from the app config."""
+    cfg = app.config
+    opts = {
+        "async_mode": cfg["SOCKETIO_ASYNC_MODE"],
+        # Origins are checked in the connect handler so a refusal carries `origin_forbidden`.
+        "cors_allowed_origins": [],
+        "max_http_buffer_size": int(cfg["SOCKET_MAX_MESSAGE_BYTES"]),
+        "ping_interval": cfg["SOCKET_PING_INTERVAL"],
+        "ping_timeout": cfg["SOCKET_PING_TIMEOUT"],
+        # Per-socket zlib contexts cost ~100 KiB each (pitfalls note); chat payloads are small.
+        "http_compression": False,
+        "websocket_compression": False,
+        "manage_session": False,
+        "logger": False,
+        "engineio_logger": False,
+    }
+    if cfg.get("SOCKETIO_MESSAGE_QUEUE"):
+        opts["message_queue"] = cfg["SOCKETIO_MESSAGE_QUEUE"]
+        opts["channel"] = cfg["SOCKETIO_CHANNEL"]
+    return opts
+
+
+def init_app(app: Flask, socketio: SocketIO | None = None, namespace: str = "/") -> SocketIO:
+    """Bind Flask-SocketIO to app and mount the namespace; returns the SocketIO object."""
+    if socketio is None:
+        from extensions import socketio
+    socketio.init_app(app, **socketio_options(app))
+    state = core_state.init_app(app, sleep=socketio.sleep, spawn=socketio.start_background_task)
+    state.hub.transport = SocketTransport(socketio, namespace)
+    socketio.on_namespace(RealtimeNamespace(namespace))
+    return socketio

@@ -1,0 +1,212 @@
+"""Shared fixtures: app, client, tokens, socket_client, and a real gunicorn + eventlet server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt as pyjwt
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app  # noqa: E402
+from extensions import db, socketio  # noqa: E402
+
+PASSWORD = "correct horse battery"
+SECRET = "test-secret-" + "x" * 60
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    """An app on a fresh SQLite file with the threading async mode (Flask-SocketIO test client)."""
+    application = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
+        "SECRET_KEY": "s" * 40,
+        "JWT_SECRET_KEY": SECRET,
+        "SOCKETIO_ASYNC_MODE": "threading",
+        "AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl"),
+        "AUDIT_FLUSH_INTERVAL": 0.05,
+    })
+    with application.app_context():
+        db.create_all()
+    yield application
+    state = application.extensions["realtime"]
+    state.audit.close()
+    state.hub.close()
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Tokens:
+    """Makes users and tokens, good and bad, for one app."""
+
+    def __init__(self, app, client) -> None:
+        self.app, self.client = app, client
+
+    def user(self, username: str | None = None, password: str = PASSWORD, *, admin: bool = False) -> dict:
+        """Register a user and log in; returns {"id", "username", "access", "refresh"}."""
+        username = username or "u" + uuid.uuid4().hex[:10]
+        r = self.client.post("/api/auth/register", json={"username": username, "password": password})
+        assert r.status_code == 201, r.get_json()
+        uid = r.get_json()["id"]
+        if admin:
+            from models import User
+
+            with self.app.app_context():
+                db.session.get(User, int(uid)).is_admin = True
+                db.session.commit()
+        r = self.client.post("/api/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.get_json()
+        body = r.get_json()
+        return {"id": uid, "username": username, "access": body["access_token"],
+                "refresh": body["refresh_token"]}
+
+    def mint(self, sub: str, *, key: str = SECRET, alg: str = "HS256", drop: tuple = (),
+             headers: dict | None = None, **claims: Any) -> str:
+        """A hand-made token: any claim can be changed or dropped."""
+        now = int(time.time())
+        payload = {"sub": sub, "iat": now, "nbf": now, "exp": now + 300, "jti": uuid.uuid4().hex,
+                   "type": "access", "fresh": False, **claims}
+        for name in drop:
+            payload.pop(name, None)
+        return pyjwt.encode(payload, key, algorithm=alg, headers=headers)
+
+
+@pytest.fixture
+def tokens(app, client) -> Tokens:
+    return Tokens(app, client)
+
+
+@pytest.fixture
+def socket_client(app):
+    """Factory for Flask-SocketIO test clients; all are disconnected at teardown."""
+    made = []
+
+    def make(token: str | None = None, *, auth: Any = "__token__", headers: dict | None = None):
+        payload = {"token": token} if auth == "__token__" else auth
+        c = socketio.test_client(app, auth=payload, headers=headers)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        if c.is_connected():
+            c.disconnect()
+
+
+# -- real servers --------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """A real `gunicorn -k eventlet` process on loopback."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_uri = f"sqlite:///{workdir / 'live.sqlite'}"
+        self.env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
+                    "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SECRET_KEY": "s" * 40,
+                    "FLASK_AUDIT_SPILL_FILE": str(workdir / "spill.jsonl"),
+                    "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.log_path = workdir / f"server-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def migrate(self) -> None:
+        """Build the schema with the real migrations."""
+        subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "app", "db", "upgrade"], cwd=ROOT,
+                       env=self.env, check=True, capture_output=True)
+
+    def start(self) -> LiveServer:
+        """Start gunicorn and wait for /healthz."""
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",
+             "--worker-connections", "2000", "--graceful-timeout", "10", "-b", f"127.0.0.1:{self.port}",
+             "wsgi:app"], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not become healthy")
+
+    def stop(self, sig: int = 15, timeout: float = 30) -> int | None:
+        """Stop the server (SIGTERM by default) and wait for it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def register(self, username: str | None = None, password: str = PASSWORD) -> dict:
+        """Register and log in over HTTP; returns {"id", "username", "access", "refresh"}."""
+        username = username or "u" + uuid.uuid4().hex[:10]
+        r = requests.post(self.url + "/api/auth/register", json={"username": username, "password": password})
+        assert r.status_code in (201, 409), r.text
+        r = requests.post(self.url + "/api/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        me = requests.get(self.url + "/api/auth/me", headers={"Authorization": "Bearer " + body["access_token"]})
+        return {"id": me.json()["id"], "username": username, "access": body["access_token"],
+                "refresh": body["refresh_token"]}
+
+    def mint(self, sub: str, **claims: Any) -> str:
+        """A token signed with the server's key."""
+        return Tokens.mint(None, sub, **claims)  # type: ignore[arg-type]
+
+    def log_text(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory) -> Iterator[LiveServer]:
+    """A real gunicorn + eventlet server for a test module; 3-second access tokens."""
+    server = LiveServer(tmp_path_factory.mktemp("live"), {"FLASK_JWT_ACCESS_TOKEN_EXPIRES": "3"})
+    server.migrate()
+    server.start()
+    yield server
+    server.stop()
+
+
+def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:
+    """Poll a condition until it holds or the timeout passes (no fixed sleeps in tests)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
