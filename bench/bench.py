@@ -58,14 +58,14 @@ def env_list(name, default):
 
 def make_conf(smoke: bool) -> dict:
     if smoke:
-        d = dict(rounds=1, connect_concurrency=5, connect_s=1.5, echo_small=5, echo_large=10,
-                 echo_s=2, sat_clients=5, sat_window=2, sat_s=1.5, members=10, bcast_rates=[5, 10],
-                 bcast_step_s=1, idle=20, proof=False, users=3, tokens=50)
+        d = dict(rounds=1, connect_concurrency=5, connect_s=1, echo_small=5, echo_large=10,
+                 echo_s=1, sat_clients=5, sat_window=2, sat_s=1, members=10, bcast_rates=[5, 10],
+                 bcast_step_s=1, idle=20, proof=False, users=3, tokens=50, warmup_s=0.5)
     else:
         d = dict(rounds=3, connect_concurrency=20, connect_s=5, echo_small=100, echo_large=1000,
                  echo_s=8, sat_clients=50, sat_window=4, sat_s=5, members=1000,
                  bcast_rates=[5, 15, 30], bcast_step_s=4, idle=10000, proof=True, users=20,
-                 tokens=2000)
+                 tokens=2000, warmup_s=2)
     return dict(
         rounds=env_int("BENCH_ROUNDS", d["rounds"]),
         connect_concurrency=env_int("BENCH_CONNECT_CONCURRENCY", d["connect_concurrency"]),
@@ -80,17 +80,22 @@ def make_conf(smoke: bool) -> dict:
         bcast_rates=env_list("BENCH_BCAST_RATES", d["bcast_rates"]),
         bcast_step_s=env_float("BENCH_BCAST_STEP_SECONDS", d["bcast_step_s"]),
         idle=env_int("BENCH_IDLE", d["idle"]),
+        warmup_s=env_float("BENCH_WARMUP_SECONDS", d["warmup_s"]),
         proof=os.environ.get("BENCH_PROOF", "1" if d["proof"] else "0") == "1",
         users=env_int("BENCH_USERS", d["users"]),
         tokens=env_int("BENCH_TOKENS", d["tokens"]),
-        peers=os.environ.get("BENCH_PEERS", "flask-min,node,app-audit-on,app-audit-off").split(","),
+        peers=os.environ.get("BENCH_PEERS", "flask-min,app-audit-on" if smoke else
+                             "flask-min,node,app-audit-on,app-audit-off").split(","),
         deflate=os.environ.get("BENCH_DEFLATE", "0") == "1",
         smoke=smoke,
     )
 
 
+T0 = time.time()
+
+
 def log(*a):
-    print("[bench]", *a, file=sys.stderr, flush=True)
+    print(f"[bench {time.time() - T0:6.1f}s]", *a, file=sys.stderr, flush=True)
 
 
 def free_port() -> int:
@@ -325,14 +330,16 @@ def phases_for(peer: str, srv: Server, tokens, workdir, conf, rnd) -> dict:
     out = {}
     log(f"  [{peer} r{rnd}] connect storm")
     out["connect"] = run_gen(srv, srv.port, dict(base, mode="connect", concurrency=conf["connect_concurrency"],
-                                                 warmup_s=1, duration_s=conf["connect_s"]), tokens, workdir)
+                                                 warmup_s=min(1, conf["warmup_s"]), duration_s=conf["connect_s"],
+                                                 max_count=8000), tokens, workdir)
     for key, n in (("echo_small", conf["echo_small"]), ("echo_large", conf["echo_large"])):
         log(f"  [{peer} r{rnd}] echo {n} clients x 1/s")
         out[key] = run_gen(srv, srv.port, dict(base, mode="echo", clients=n, rate_per_client=1, event_args=args,
-                                               warmup_s=2, duration_s=conf["echo_s"]), tokens, workdir)
+                                               warmup_s=conf["warmup_s"], duration_s=conf["echo_s"]), tokens, workdir)
     log(f"  [{peer} r{rnd}] saturation")
     out["saturate"] = run_gen(srv, srv.port, dict(base, mode="saturate", clients=conf["sat_clients"],
-                                                  window=conf["sat_window"], event_args=args, warmup_s=1,
+                                                  window=conf["sat_window"], event_args=args,
+                                                  warmup_s=min(1, conf["warmup_s"]),
                                                   duration_s=conf["sat_s"]), tokens, workdir)
     log(f"  [{peer} r{rnd}] broadcast to {conf['members']}")
     out["broadcast"] = run_gen(srv, srv.port, dict(base, mode="broadcast", members=conf["members"],
@@ -341,22 +348,27 @@ def phases_for(peer: str, srv: Server, tokens, workdir, conf, rnd) -> dict:
     return out
 
 
-def idle_phase(peer, workdir, secret, tokens, conf, rnd) -> dict:
+def idle_phase(peer, workdir, secret, tokens, conf, rnd, srv: Server | None = None) -> dict:
+    """Hold conf['idle'] sockets on a fresh server (or on `srv`, for the smoke run)."""
     log(f"  [{peer} r{rnd}] idle {conf['idle']} sockets")
-    with Server(peer, workdir, secret) as srv:
-        # warm the server up (imports, first connects), then take the baseline
-        run_gen(srv, srv.port, dict(mode="connect", concurrency=5, warmup_s=0, duration_s=1,
-                                    deflate=conf["deflate"]), tokens, workdir)
-        time.sleep(1)
+    if srv is None:
+        with Server(peer, workdir, secret) as fresh:
+            # warm the server up (imports, first connects), then take the baseline
+            run_gen(fresh, fresh.port, dict(mode="connect", concurrency=5, warmup_s=0, duration_s=1,
+                                            deflate=conf["deflate"]), tokens, workdir)
+            time.sleep(1)
+            return idle_phase(peer, workdir, secret, tokens, conf, rnd, fresh)
+    settle = 0.3 if conf["smoke"] else 2
+    if True:
         base = srv.rss()
         held = {}
 
         def on_ready(_):
-            time.sleep(2)
+            time.sleep(settle)
             held["rss"] = srv.rss()
             held["cpu0"] = srv.cpu()
-            time.sleep(2)
-            held["cpu_idle"] = (srv.cpu() - held["cpu0"]) / 2 * 100
+            time.sleep(settle)
+            held["cpu_idle"] = (srv.cpu() - held["cpu0"]) / settle * 100
 
         res = run_gen(srv, srv.port, dict(mode="idle", clients=conf["idle"], connect_concurrency=100,
                                           hold_s=60, connect_deadline_s=180, deflate=conf["deflate"]),
@@ -775,6 +787,8 @@ def main(argv=None):
         if dropped:
             log("the app (app.py, wsgi.py) is not in this tree: skipping", ", ".join(dropped))
         conf["peers"] = [p for p in conf["peers"] if not p.startswith("app-")]
+        if conf["smoke"] and conf["peers"] == ["flask-min"]:
+            conf["peers"].append("node")
     for tool in ("taskset", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is required")
@@ -809,7 +823,10 @@ def main(argv=None):
                 log(f"round {rnd}/{conf['rounds']}: {p} ({time.time() - t_start:.0f}s elapsed)")
                 with Server(p, workdir, secret) as srv:
                     res = phases_for(p, srv, tokens[p], workdir, conf, rnd)
-                res["idle"] = idle_phase(p, workdir, secret, tokens[p], conf, rnd)
+                    if conf["smoke"]:
+                        res["idle"] = idle_phase(p, workdir, secret, tokens[p], conf, rnd, srv)
+                if not conf["smoke"]:
+                    res["idle"] = idle_phase(p, workdir, secret, tokens[p], conf, rnd)
                 data["results"][p].append(res)
         data["elapsed_s"] = time.time() - t_start
     finally:
