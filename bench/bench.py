@@ -41,6 +41,24 @@ NODE_PEER = BENCH / "peers" / "node" / "server.js"
 PY = Path(sys.executable)
 SERVER_CPU = os.environ.get("BENCH_SERVER_CPU", "0")
 GEN_CPU = os.environ.get("BENCH_GEN_CPU", "1")
+# The machine is shared: other people's test suites run on the same two cores and
+# took up to 2/3 of the server's core in trial runs. Servers and generator run at
+# a raised priority so that they win their cores (BENCH_NICE=0 to turn it off).
+NICE = os.environ.get("BENCH_NICE", "-10")
+
+
+def pinned(cpu: str, cmd: list[str]) -> list[str]:
+    """Pin to one CPU; raise the priority (the process must start its own session).
+
+    The kernel groups processes by session (sched autogroup) and shares the CPU
+    between groups before nice values count, so the new session's autogroup gets
+    the nice value as well.
+    """
+    prefix = ["taskset", "-c", cpu]
+    if NICE in ("", "0") or os.geteuid() != 0:
+        return prefix + cmd
+    return (["bash", "-c", f'echo {NICE} > /proc/self/autogroup 2>/dev/null; exec "$@"', "bench"]
+            + prefix + ["nice", "-n", NICE] + cmd)
 
 
 def env_int(name, default):
@@ -62,9 +80,9 @@ def make_conf(smoke: bool) -> dict:
                  echo_s=1, sat_clients=5, sat_window=2, sat_s=1, members=10, bcast_rates=[5, 10],
                  bcast_step_s=1, idle=20, proof=False, users=3, tokens=50, warmup_s=0.5)
     else:
-        d = dict(rounds=3, connect_concurrency=20, connect_s=5, echo_small=100, echo_large=1000,
-                 echo_s=8, sat_clients=50, sat_window=4, sat_s=5, members=1000,
-                 bcast_rates=[5, 15, 30], bcast_step_s=4, idle=10000, proof=True, users=20,
+        d = dict(rounds=3, connect_concurrency=20, connect_s=4, echo_small=100, echo_large=1000,
+                 echo_s=6, sat_clients=50, sat_window=4, sat_s=4, members=1000,
+                 bcast_rates=[5, 15, 30], bcast_step_s=3, idle=10000, proof=True, users=20,
                  tokens=2000, warmup_s=2)
     return dict(
         rounds=env_int("BENCH_ROUNDS", d["rounds"]),
@@ -164,7 +182,7 @@ class Server:
     def start(self):
         self.lag_file.write_text("")
         out = open(self.log_file, "ab")
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + self.cmd(), cwd=ROOT,
+        self.proc = subprocess.Popen(pinned(SERVER_CPU, self.cmd()), cwd=ROOT,
                                      env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.time() + 60
@@ -215,12 +233,21 @@ class Server:
     def stop(self):
         if not self.proc or self.proc.poll() is not None:
             return
+        # Quick shutdown, then the whole process group (gunicorn master and worker):
+        # a benchmark server has nothing to save, and every second counts.
         try:
             self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            pass
 
     def __enter__(self):
         self.start()
@@ -283,13 +310,27 @@ def setup_app(peer: str, workdir: Path, secret: str, conf: dict) -> list[str]:
 
 # -------------------------------------------------------------- generator
 
+def cpu_busy(cpu: str) -> tuple[float, float]:
+    """(busy, total) jiffies of one CPU from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith(f"cpu{cpu} "):
+                    v = [int(x) for x in line.split()[1:]]
+                    idle = v[3] + v[4]
+                    return sum(v) - idle, sum(v)
+    except OSError:
+        pass
+    return 0.0, 0.0
+
+
 def run_gen(srv: Server | None, port: int, cfg: dict, tokens: list[str], workdir: Path,
             on_ready=None, timeout=600) -> dict:
     cfg = dict(cfg, port=port, tokens=tokens)
     cfg.setdefault("timeout_s", timeout - 10)
     path = workdir / f"gen-{uuid.uuid4().hex[:8]}.json"
     path.write_text(json.dumps(cfg))
-    proc = subprocess.Popen(["taskset", "-c", GEN_CPU, "node", str(LOADGEN), str(path)], cwd=ROOT,
+    proc = subprocess.Popen(pinned(GEN_CPU, ["node", str(LOADGEN), str(path)]), cwd=ROOT,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
                             start_new_session=True)
     timer = threading.Timer(timeout, proc.kill)
@@ -301,7 +342,7 @@ def run_gen(srv: Server | None, port: int, cfg: dict, tokens: list[str], workdir
             line = line.rstrip("\n")
             if line.startswith("#MARK "):
                 _, name, ms = line.split()
-                marks[name] = (float(ms), srv.cpu() if srv else None, time.monotonic())
+                marks[name] = (float(ms), srv.cpu() if srv else None, time.monotonic(), cpu_busy(SERVER_CPU))
             elif line.startswith("#READY"):
                 if on_ready:
                     on_ready(result)
@@ -316,8 +357,13 @@ def run_gen(srv: Server | None, port: int, cfg: dict, tokens: list[str], workdir
         proc.wait(timeout=30)
         path.unlink(missing_ok=True)
     if "start" in marks and "end" in marks and srv:
-        (t0, c0, m0), (t1, c1, m1) = marks["start"], marks["end"]
+        (t0, c0, m0, b0), (t1, c1, m1, b1) = marks["start"], marks["end"]
         result["server_cpu"] = (c1 - c0) / max(m1 - m0, 1e-6) * 100
+        # how busy the server's core was, and how much of that was someone else (noise)
+        if b1[1] > b0[1]:
+            busy = (b1[0] - b0[0]) / (b1[1] - b0[1]) * 100
+            result["server_core_busy"] = busy
+            result["server_core_others"] = max(0.0, busy - result["server_cpu"])
         result["lag_max_ms"] = srv.lag_max(t0, t1)
         result["window_ms"] = [t0, t1]
     return result

@@ -77,6 +77,7 @@ def main(argv=None):
     ap.add_argument("--phase", default="saturate", choices=["connect", "echo_large", "saturate", "broadcast", "idle"])
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--idle", action="store_true", help="include off-CPU (waiting) samples: finds blocking calls")
     args = ap.parse_args(argv)
     B.raise_nofile()
     conf = B.make_conf(False)
@@ -84,7 +85,7 @@ def main(argv=None):
                 bcast_step_s=args.seconds / len(conf["bcast_rates"]), idle=min(conf["idle"], 5000))
     workdir = Path(tempfile.mkdtemp(prefix="bench-prof-"))
     secret = secrets.token_urlsafe(48)
-    out = B.BENCH / "results" / f"profile-{args.peer}-{args.phase}.txt"
+    out = B.BENCH / "results" / f"profile-{args.peer}-{args.phase}{'-idle' if args.idle else ''}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     pyspy = shutil.which("py-spy") or str(B.PY.parent / "py-spy")
     try:
@@ -98,7 +99,7 @@ def main(argv=None):
             ev = B.PEER_INFO[args.peer]["event"]
             ev_args = ["whoami"] if ev == "whoami" else ["echo", {"p": "x" * 32}]
             rec = subprocess.Popen(["taskset", "-c", B.GEN_CPU, pyspy, "record", "--pid", str(pid), "--rate", "250",
-                                    "--format", "raw", "--nonblocking", "-o", str(out),
+                                    "--format", "raw", "--nonblocking", "-o", str(out)] + (["--idle", "--threads"] if args.idle else []) + [
                                     "--duration", str(int(args.seconds + 4))],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             time.sleep(1)
@@ -118,8 +119,8 @@ def main(argv=None):
             err = rec.stderr.read()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    brief = {k: res.get(k) for k in ("rate", "achieved_rate", "server_cpu", "gen_cpu", "lag_max_ms", "error")
-             if res.get(k) is not None}
+    brief = {k: res.get(k) for k in ("rate", "achieved_rate", "server_cpu", "server_core_others", "gen_cpu",
+                                     "lag_max_ms", "latency_ms", "connect_ms", "error") if res.get(k) is not None}
     print(f"phase result: {brief}")
     if not out.exists() or not out.stat().st_size:
         print("py-spy wrote nothing:", err[-2000:], file=sys.stderr)
