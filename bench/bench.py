@@ -832,6 +832,14 @@ def chart(s: dict, peers: list[str], out_png: Path):
         ax.set_xticks(range(len(xs)))
         ax.set_xticklabels(xs, rotation=20, ha="right", fontsize=8)
         ax.set_title(title + (" (lower is better)" if lower else ""), fontsize=10)
+        if "(ms)" in title and meds and min(meds) > 0:
+            ax.set_yscale("log")
+        target = {"echo_large_p99": (25, "target 25 ms"), "deliveries": (15000, "target 15,000/s"),
+                  "rss_per_socket": (50000 / 1024, "target 50 KB")}.get(key)
+        if target:
+            ax.axhline(target[0], color="#d62728", linestyle="--", linewidth=1)
+            ax.annotate(target[1], (len(xs) - 0.5, target[0]), ha="right", va="bottom", fontsize=7,
+                        color="#d62728")
         for i, v in enumerate(meds):
             ax.annotate(fmt(v, "ms" if "ms" in title else ""), (i, v), ha="center", va="bottom", fontsize=8)
     fig.suptitle("Flask-SocketIO + JWT benchmark: median of rounds, bars = min–max (server on 1 core)")
