@@ -532,7 +532,7 @@ def summarize(results: dict, conf: dict) -> dict:
         if num not in per_round or den not in per_round:
             return None
         vals = []
-        for a, b in zip(per_round[num], per_round[den]):
+        for a, b in zip(per_round[num], per_round[den], strict=False):
             if a.get(key) is not None and b.get(key):
                 vals.append(a[key] / b[key])
         return mmm(vals)
@@ -573,7 +573,8 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "kernel": platform.release(), "os": platform.platform(), "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+            "kernel": platform.release(), "os": platform.platform(),
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
 
 
 def git_rev() -> str:
@@ -588,7 +589,8 @@ def render_table(s: dict, peers: list[str]) -> str:
     rows = [head, sep]
     for key, label, unit, _, _ in FIGURES:
         cells = [fmt_mmm(s["figures"][p][key], unit) for p in peers]
-        rows.append(f"| {label}{' (' + unit + ')' if unit and unit not in ('/s',) else ''} | " + " | ".join(cells) + " |")
+        suffix = f" ({unit})" if unit and unit != "/s" else ""
+        rows.append(f"| {label}{suffix} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -650,7 +652,8 @@ def write_report(data: dict, out_md: Path, out_png: Path):
              f"{conf['echo_small']} / {conf['echo_large']} clients each sending one acked event a second, open loop, "
              f"{conf['echo_s']} s measured (latency from the scheduled send time). Saturation = "
              f"{conf['sat_clients']} clients x {conf['sat_window']} events in flight, closed loop. Broadcast = "
-             f"{conf['members']} members of one room, one sender at {', '.join(str(int(r)) for r in conf['bcast_rates'])} "
+             f"{conf['members']} members of one room, one sender at "
+             f"{', '.join(str(int(r)) for r in conf['bcast_rates'])} "
              f"msg/s for {conf['bcast_step_s']} s each (best step reported; p99 at the step nearest 15,000 "
              f"deliveries/s). Idle = {conf['idle']} authenticated sockets held; RSS per socket = (worker RSS held − "
              "worker RSS before) / sockets. Event-loop pause = worst overshoot of a 5 ms timer in the server "
@@ -666,7 +669,7 @@ def write_report(data: dict, out_md: Path, out_png: Path):
         L.append("## Ratios (per round, then median (min–max))\n")
         L.append("| figure | app/(a) | app/(b) | audit on/audit off |")
         L.append("|---|---|---|---|")
-        for key, label, unit, _, hib in FIGURES:
+        for key, label, _unit, _, _hib in FIGURES:
             cells = []
             for num, den in (("app-audit-on", "flask-min"), ("app-audit-on", "node"),
                              ("app-audit-on", "app-audit-off")):
@@ -686,7 +689,7 @@ def write_report(data: dict, out_md: Path, out_png: Path):
         if "flask-min" in peers and "node" in peers:
             L.append("| figure | (a)/(b) |")
             L.append("|---|---|")
-            for key, label, unit, _, _ in FIGURES:
+            for key, label, _unit, _, _ in FIGURES:
                 t = s["ratio"](key, "flask-min", "node")
                 L.append(f"| {label} | {'n/a' if t is None else f'{t[1]:.2f}x ({t[0]:.2f}–{t[2]:.2f})'} |")
             L.append("")
@@ -724,9 +727,11 @@ def write_report(data: dict, out_md: Path, out_png: Path):
             g = res.get("gen_cpu")
             L.append(f"| {name} | {achieved} | {fmt(g)}% | {'yes' if g is not None and g < 70 else '**no**'} |")
 
-        prow(f"connects, open loop at {pr['connect']:.0f}/s", proof["connect"], f"{fmt(proof['connect'].get('rate'))}/s")
+        prow(f"connects, open loop at {pr['connect']:.0f}/s", proof["connect"],
+             f"{fmt(proof['connect'].get('rate'))}/s")
         prow(f"{pr['echo_clients']} clients x 3 acked events/s", proof["echo"],
-             f"{fmt(proof['echo'].get('achieved_rate'))}/s, p99 {fmt(proof['echo'].get('latency_ms', {}).get('p99'), 'ms')} ms")
+             f"{fmt(proof['echo'].get('achieved_rate'))}/s, "
+             f"p99 {fmt(proof['echo'].get('latency_ms', {}).get('p99'), 'ms')} ms")
         prow(f"acked events, open loop at {pr['saturate']:.0f}/s", proof["saturate"],
              f"{fmt(proof['saturate'].get('achieved_rate'))}/s")
         st = (proof["broadcast"].get("steps") or [{}])[0]
@@ -778,7 +783,8 @@ def write_report(data: dict, out_md: Path, out_png: Path):
         if srv_rows:
             L.append("Server CPU = the server process's share of its core; other load = the rest of that core's busy "
                      "time (other processes, interrupts): the noise each figure was measured under.\n")
-            L.append("| peer | phase | server CPU (median) | other load on the server's core | generator CPU (median) |")
+            L.append("| peer | phase | server CPU (median) | other load on the server's core "
+                     "| generator CPU (median) |")
             L.append("|---|---|---|---|---|")
             L.extend(srv_rows)
             L.append("")
@@ -812,12 +818,15 @@ def chart(s: dict, peers: list[str], out_png: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("connect_rate", "authenticated connects/s", False), ("echo_large_p99", "ack p99 @ large count (ms)", True),
-              ("saturate", "acked events/s (saturation)", False), ("deliveries", "broadcast deliveries/s", False),
-              ("rss_per_socket", "RSS per idle socket (KiB)", True), ("lag_echo", "longest loop pause, echo (ms)", True)]
+    panels = [("connect_rate", "authenticated connects/s", False),
+              ("echo_large_p99", "ack p99 @ large count (ms)", True),
+              ("saturate", "acked events/s (saturation)", False),
+              ("deliveries", "broadcast deliveries/s", False),
+              ("rss_per_socket", "RSS per idle socket (KiB)", True),
+              ("lag_echo", "longest loop pause, echo (ms)", True)]
     colors = {"flask-min": "#7f7f7f", "node": "#2ca02c", "app-audit-on": "#1f77b4", "app-audit-off": "#9ecae1"}
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
-    for ax, (key, title, lower) in zip(axes.flat, panels):
+    for ax, (key, title, lower) in zip(axes.flat, panels, strict=False):
         xs, meds, lo, hi, cols = [], [], [], [], []
         for p in peers:
             t = s["figures"][p][key]
@@ -918,7 +927,8 @@ def main(argv=None):
                 data["results"][p].append(res)
         data["elapsed_s"] = time.time() - t_start
     finally:
-        json_path = Path(args.json) if args.json else BENCH / "results" / ("smoke.json" if args.smoke else "latest.json")
+        default_json = BENCH / "results" / ("smoke.json" if args.smoke else "latest.json")
+        json_path = Path(args.json) if args.json else default_json
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(data, indent=1))
         shutil.rmtree(workdir, ignore_errors=True)

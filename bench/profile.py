@@ -98,8 +98,9 @@ def main(argv=None):
             pid = srv.measured.pid
             ev = B.PEER_INFO[args.peer]["event"]
             ev_args = ["whoami"] if ev == "whoami" else ["echo", {"p": "x" * 32}]
+            idle = ["--idle", "--threads"] if args.idle else []
             rec = subprocess.Popen(["taskset", "-c", B.GEN_CPU, pyspy, "record", "--pid", str(pid), "--rate", "250",
-                                    "--format", "raw", "--nonblocking", "-o", str(out)] + (["--idle", "--threads"] if args.idle else []) + [
+                                    "--format", "raw", "--nonblocking", "-o", str(out), *idle,
                                     "--duration", str(int(args.seconds + 4))],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             time.sleep(1)

@@ -53,7 +53,7 @@ def test_bench_smoke_runs_end_to_end(tmp_path):
         assert row is not None, f"no row {figure!r} in\n" + "\n".join(rows)
         cells = [c.strip() for c in row.strip("|").split("|")][1:]
         assert len(cells) == len(peers)
-        for peer, cell in zip(peers, cells):
+        for peer, cell in zip(peers, cells, strict=False):
             assert NUMBER.search(cell), f"{figure} for {peer} is not a number: {cell!r}"
     report = out_md.read_text()
     assert "## Results" in report and "## Machine and versions" in report
