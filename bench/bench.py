@@ -865,6 +865,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="markdown report path (default docs/benchmarks.md)")
     ap.add_argument("--json", default=None, help="raw results path")
     ap.add_argument("--report-only", default=None, help="re-render the report from a results JSON")
+    ap.add_argument("--proof-into", default=None,
+                    help="re-run only the generator proof, store it into this results JSON and re-render")
     args = ap.parse_args(argv)
 
     default_md = BENCH / "results" / "smoke.md" if args.smoke else ROOT / "docs" / "benchmarks.md"
@@ -878,6 +880,18 @@ def main(argv=None):
         return 0
 
     nofile = raise_nofile()
+    if args.proof_into:
+        data = json.loads(Path(args.proof_into).read_text())
+        workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+        secret = secrets.token_urlsafe(48)
+        try:
+            toks = mint_tokens(secret, [str(i) for i in range(1, 21)], data["conf"]["tokens"])
+            data["proof"] = generator_proof(workdir, secret, toks, data["conf"])
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        Path(args.proof_into).write_text(json.dumps(data, indent=1))
+        write_report(data, out_md, out_png)
+        return 0
     conf = make_conf(args.smoke)
     if not app_available():
         dropped = [p for p in conf["peers"] if p.startswith("app-")]

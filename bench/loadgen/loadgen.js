@@ -70,19 +70,25 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // framing, no XOR work). Several times cheaper per connect than `ws`, which is
 // what lets one core drive connect storms (set "transport": "ws" to compare;
 // "deflate": true needs it).
+const READ_BUF = Buffer.allocUnsafe(256 * 1024);
+
 class RawWS extends EventEmitter {
   constructor(host, port, path, localAddress) {
     super();
     this.readyState = 0;
     this.buf = null;
     this.frag = null;
-    const sock = net.connect({ host, port, localAddress });
+    // onread with one shared buffer: no Buffer allocated per read (every frame
+    // is parsed synchronously; a partial frame is copied out before returning).
+    const sock = net.connect({
+      host, port, localAddress,
+      onread: { buffer: READ_BUF, callback: (n, buf) => { this.onData(buf.subarray(0, n)); } },
+    });
     this.sock = sock;
     sock.setNoDelay(true);
     sock.on('connect', () => sock.write(
       `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
-    sock.on('data', (d) => this.onData(d));
     sock.on('error', (e) => this.emit('error', e));
     sock.on('close', () => { this.readyState = 3; this.emit('close'); });
   }
@@ -92,7 +98,7 @@ class RawWS extends EventEmitter {
     let off = 0;
     if (this.readyState === 0) {
       const i = buf.indexOf('\r\n\r\n');
-      if (i < 0) { this.buf = buf; return; }
+      if (i < 0) { this.buf = Buffer.from(buf); return; }
       if (buf.toString('latin1', 9, 12) !== '101') {
         this.emit('error', new Error('handshake: ' + buf.toString('latin1', 0, Math.min(i, 120))));
         this.sock.destroy();
@@ -124,7 +130,7 @@ class RawWS extends EventEmitter {
       if (opcode <= 2) {
         if (!fin) { (this.frag || (this.frag = [])).push(Buffer.from(payload)); continue; }
         if (this.frag) { this.frag.push(payload); payload = Buffer.concat(this.frag); this.frag = null; }
-        this.emit('message', payload);
+        if (this.onmessage) this.onmessage(payload); else this.emit('message', payload);
       } else if (opcode === 8) {
         if (this.readyState === 1) this.sock.write(Buffer.from([0x88, 0x80, 0, 0, 0, 0]));
         this.readyState = 2;
@@ -133,7 +139,7 @@ class RawWS extends EventEmitter {
         this.frame(0x8a, payload);
       }
     }
-    this.buf = off < buf.length ? buf.subarray(off) : null;
+    this.buf = off < buf.length ? Buffer.from(buf.subarray(off)) : null;
   }
 
   frame(op, p) {
@@ -176,13 +182,20 @@ class Client {
     }) : new RawWS(HOST, cfg.port, PATH, localAddr());
     this.ws = ws;
     this.timer = setTimeout(() => this.fail('connect_timeout'), (cfg.connect_timeout_s || 30) * 1000);
-    ws.on('message', (data) => this.onMessage(data.toString()));
+    if (USE_WS) ws.on('message', (data) => this.onMessage(data.toString()));
+    else ws.onmessage = (buf) => this.onBuf(buf);
     ws.on('error', (e) => this.fail('ws_error:' + (e.code || e.message)));
     ws.on('close', () => {
       this.closed = true;
       if (!this.done) this.fail('closed_before_connect');
       else if (this.connected && !this.closing && this.cb.onDrop) this.cb.onDrop(this);
     });
+  }
+
+  onBuf(buf) {
+    // Fast path: broadcast events are parsed from the bytes, never decoded.
+    if (buf[0] === 52 && buf[1] === 50 && this.cb.onEventBuf) this.cb.onEventBuf(this, buf);
+    else this.onMessage(buf.toString());
   }
 
   fail(reason) {
@@ -436,24 +449,26 @@ async function modeBroadcast() {
   const perStep = steps.map(() => ({ lat: [], delivered: 0, first: 0, last: 0 }));
   let dropped = 0;
   const onEvent = (c, s) => {
-    // 42["message",{...,"text":"B<step>:<ms>",...}]
+    // 42["message",{...,"text":"B<step>:<ms>",...}] (a string, or the frame's bytes)
     const i = s.indexOf('"text":"B');
     if (i < 0) return;
     const j = s.indexOf(':', i + 9);
     const k = s.indexOf('"', j);
-    const step = +s.slice(i + 9, j);
-    const t = +s.slice(j + 1, k);
+    const step = typeof s === 'string' ? +s.slice(i + 9, j) : +s.toString('latin1', i + 9, j);
+    const t = typeof s === 'string' ? +s.slice(j + 1, k) : +s.toString('latin1', j + 1, k);
     const st = perStep[step];
     if (!st) return;
     const tn = now();
     st.delivered += 1; st.last = tn;
     st.lat.push(tn - t);
   };
-  const { clients, errors, seconds } = await connectMany(n + 1, cfg.connect_concurrency || 100, { onEvent });
+  const { clients, errors, seconds } = await connectMany(n + 1, cfg.connect_concurrency || 100,
+    { onEvent, onEventBuf: onEvent });
   log(`connected ${clients.length}/${n + 1} in ${seconds.toFixed(1)}s`);
   if (clients.length < 2) return { error: 'not enough clients', errors };
   const sender = clients.pop();
   sender.cb.onEvent = null;
+  sender.cb.onEventBuf = null;
   for (const c of clients) c.cb.onDrop = () => { dropped += 1; };
   // join (bounded concurrency)
   const joinArgs = JSON.stringify(['join', { room }]);
