@@ -105,6 +105,7 @@ def make_conf(smoke: bool) -> dict:
         peers=os.environ.get("BENCH_PEERS", "flask-min,app-audit-on" if smoke else
                              "flask-min,node,app-audit-on,app-audit-off").split(","),
         deflate=os.environ.get("BENCH_DEFLATE", "0") == "1",
+        only_idle=os.environ.get("BENCH_ONLY_IDLE", "0") == "1",
         smoke=smoke,
     )
 
@@ -933,7 +934,7 @@ def main(argv=None):
             for p in conf["peers"]:
                 log(f"round {rnd}/{conf['rounds']}: {p} ({time.time() - t_start:.0f}s elapsed)")
                 with Server(p, workdir, secret) as srv:
-                    res = phases_for(p, srv, tokens[p], workdir, conf, rnd)
+                    res = {} if conf.get("only_idle") else phases_for(p, srv, tokens[p], workdir, conf, rnd)
                     if conf["smoke"]:
                         res["idle"] = idle_phase(p, workdir, secret, tokens[p], conf, rnd, srv)
                 if not conf["smoke"]:
@@ -947,8 +948,8 @@ def main(argv=None):
         json_path.write_text(json.dumps(data, indent=1))
         shutil.rmtree(workdir, ignore_errors=True)
     write_report(data, out_md, out_png)
-    s = summarize({p: data["results"][p] for p in conf["peers"]}, conf)
-    print(render_table(s, conf["peers"]))
+    s = summarize({p: data["results"][p] for p in conf["peers"] if data["results"][p]}, conf)
+    print(render_table(s, [p for p in conf["peers"] if data["results"][p]]))
     log(f"done in {data['elapsed_s']:.0f}s: {out_md}")
     return 0
 
