@@ -39,8 +39,8 @@ def validate_credentials(data: dict) -> tuple[str, str]:
 
 
 def hash_password(password: str) -> str:
-    """A salted scrypt hash, computed off the event loop."""
-    return run_blocking(generate_password_hash, password)
+    """A salted hash (scrypt by default, `PASSWORD_HASH_METHOD`), computed off the event loop."""
+    return run_blocking(generate_password_hash, password, current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def create_user(username: str, password: str, *, is_admin: bool = False) -> User:

@@ -37,6 +37,8 @@ def app(tmp_path: Path):
         "SOCKETIO_ASYNC_MODE": "threading",
         "AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl"),
         "AUDIT_FLUSH_INTERVAL": 0.05,
+        # A cheap hash keeps the suite fast; the scrypt default is tested on the live server.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     })
     with application.app_context():
         db.create_all()
@@ -47,6 +49,12 @@ def app(tmp_path: Path):
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def fast_events(app):
+    """Lift the per-socket event rate limit for tests that send many events."""
+    app.extensions["realtime"].hub.event_rate = (10_000, 10_000)
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ class Recorder:
         return self.client.call(event, data, timeout=timeout)
 
     def close(self) -> None:
-        """Disconnect if connected."""
-        if self.client.connected:
-            self.client.disconnect()
+        """Disconnect, including an Engine.IO session left by a refused connect."""
+        self.client.disconnect()
+        if self.client.eio.state != "disconnected":
+            self.client.eio.disconnect()
