@@ -96,7 +96,6 @@ async function refreshAccessToken() {
   if (!state.refresh) throw new ApiError(401, "auth_required", "not logged in");
   const data = await api("/api/auth/refresh", { body: {}, token: state.refresh });
   state.access = data.access_token;
-  log("refresh", `new access token (expires in ${data.expires_in}s)`);
   return state.access;
 }
 
@@ -307,13 +306,18 @@ async function rejoinAll() {
   }
 }
 
+let lastState = null;
 function onStatus(s) {
   const text = formatStatus(s);
+  // A routine in-place refresh shows as one "refreshed" log line, not two status lines.
+  const routine =
+    !s.code && (s.state === "refreshing" || (s.state === "connected" && lastState === "refreshing"));
+  lastState = s.state;
   el.status.textContent = text;
   el.status.dataset.state = s.state;
   window.__demo.statusHistory.push(text);
   const extra = s.retryInMs !== undefined ? ` (retry in ${(s.retryInMs / 1000).toFixed(1)}s)` : "";
-  log("status", text + (s.state !== "stopped" && s.code ? ` after ${s.code}` : "") + extra);
+  if (!routine) log("status", text + (s.state !== "stopped" && s.code ? ` after ${s.code}` : "") + extra);
   const usable = s.state === "connected" || s.state === "refreshing";
   el.messageInput.disabled = !usable;
   el.send.disabled = !usable;
