@@ -348,8 +348,9 @@ export function createSocket(options = {}) {
         Promise.resolve()
           .then(() => getToken())
           .then(
-            (token) => cb({ token: typeof token === "string" ? token : "" }),
-            () => cb({ token: "" }),
+            // No token: send no `token` key, which the server refuses as auth_required.
+            (token) => cb(typeof token === "string" && token ? { token } : {}),
+            () => cb({}),
           );
       },
     });
