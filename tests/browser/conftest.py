@@ -1,6 +1,6 @@
 """Browser tests: Playwright (sync API) driving Debian's Chromium against a real server.
 
-The `live_server` fixture starts the app under gunicorn's eventlet worker on a free loopback
+The `web_server` fixture starts the app under gunicorn's eventlet worker on a free loopback
 port, with 3-second access tokens and a throwaway SQLite database, and yields its base URL.
 Adapt it through the environment instead of editing:
 
@@ -100,7 +100,7 @@ def vendored_client():
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory, vendored_client):
+def web_server(tmp_path_factory, vendored_client):
     """Base URL of a real server (gunicorn + eventlet) with 3-second access tokens."""
     external = os.environ.get("REALTIME_TEST_BASE_URL")
     if external:
@@ -150,6 +150,6 @@ def live_server(tmp_path_factory, vendored_client):
 
 
 @pytest.fixture(scope="session")
-def base_url(live_server):
+def base_url(web_server):
     """pytest-playwright resolves relative page.goto() URLs against this."""
-    return live_server
+    return web_server

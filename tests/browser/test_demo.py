@@ -45,11 +45,11 @@ class Tab:
         expect(self.page.locator("#current-room")).to_have_text("lobby", timeout=T)
         expect(self.page.locator("#presence")).to_contain_text(name, timeout=T)
 
-    def register(self, name: str) -> "Tab":
+    def register(self, name: str) -> Tab:
         self.enter(name, "#register")
         return self
 
-    def login(self, name: str) -> "Tab":
+    def login(self, name: str) -> Tab:
         self.enter(name, "#login")
         return self
 

@@ -38,7 +38,8 @@ async ({token, refreshed, path, backoff}) => {
       return refreshed;
     },
     onStatus: (s) => window.__states.push(m.formatStatus(s)),
-    onEvent: (name, payload) => window.__events.push(name),
+    onEvent: (name, payload) => window.__events.push(
+      name === "connect_error" ? `connect_error:${payload.code}:${payload.message}` : name),
     backoff: backoff || {initialMs: 100, maxMs: 400},
     connectTimeoutMs: 5000,
   });
@@ -76,7 +77,11 @@ def start(page: Page, token, refreshed=None, path=None, backoff=None) -> None:
 
 
 def wait_state(page: Page, text: str, timeout: int = T) -> None:
-    page.wait_for_function("(t) => window.__states.includes(t)", arg=text, timeout=timeout)
+    try:
+        page.wait_for_function("(t) => window.__states.includes(t)", arg=text, timeout=timeout)
+    except Exception as e:
+        seen = page.evaluate("[window.__states, window.__events]")
+        raise AssertionError(f"status {text!r} not reached; statuses, events: {seen}") from e
 
 
 def states(page: Page) -> list[str]:
