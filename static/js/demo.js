@@ -366,8 +366,8 @@ function connectSocket() {
 
 // Live countdown of the access token's remaining seconds.
 setInterval(() => {
-  const exp = state.rt && state.rt.status.state !== "stopped" ? state.rt.expiresAt : null;
-  el.ttl.textContent = typeof exp === "number" ? `${Math.max(0, Math.ceil(exp - Date.now() / 1000))}s` : "-";
+  const left = state.rt && state.rt.status.state !== "stopped" ? state.rt.secondsLeft : null;
+  el.ttl.textContent = typeof left === "number" ? `${Math.max(0, Math.ceil(left))}s` : "-";
 }, 250);
 
 // ---- auth --------------------------------------------------------------------------

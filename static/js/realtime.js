@@ -73,6 +73,17 @@ export function backoffDelay(attempt, opts = DEFAULT_BACKOFF, random = Math.rand
   return Math.round(base * (1 - j * random()));
 }
 
+/** The `iat` claim of a JWT (Unix seconds), or null; the signature is not checked here. */
+function tokenIssuedAt(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part + "=".repeat((4 - (part.length % 4)) % 4)));
+    return typeof claims.iat === "number" ? claims.iat : null;
+  } catch (e) {
+    return null;
+  }
+}
+
 /** Classify a refreshToken() rejection: its `code` if it has one, else a network error. */
 function refreshErrorCode(err) {
   const code = err && typeof err.code === "string" ? err.code : null;
@@ -131,6 +142,9 @@ export function createSocket(options = {}) {
   let expiresAt = null; // Unix seconds of the current token's exp
   let pendingKick = null; // code from auth_expired / auth_revoked, applied on disconnect
   let refreshInFlight = null; // single-flight refreshToken() promise
+  // Server clock minus ours (s), estimated from the `iat` of each token just received, so a
+  // client clock that runs ahead or behind does not make refreshes too early or too late.
+  let clockSkewS = 0;
   const timers = { connect: null, retry: null, refresh: null };
 
   function clearTimer(name) {
@@ -194,6 +208,8 @@ export function createSocket(options = {}) {
           if (typeof token !== "string" || !token) {
             throw new RealtimeError("token_invalid", "refreshToken() did not return a token");
           }
+          const iat = tokenIssuedAt(token);
+          if (iat !== null) clockSkewS = iat - Date.now() / 1000;
           return token;
         })
         .finally(() => {
@@ -253,9 +269,10 @@ export function createSocket(options = {}) {
   function scheduleRefresh() {
     clearTimer("refresh");
     if (closed || typeof expiresAt !== "number") return;
-    const remainingS = expiresAt - Date.now() / 1000;
+    const remainingS = expiresAt - (Date.now() / 1000 + clockSkewS);
     const marginS = Math.max(refreshMarginS, refreshFraction * remainingS);
-    const inMs = Math.max(0, (remainingS - marginS) * 1000);
+    // At least 500 ms apart, so a token that looks expired cannot cause a refresh storm.
+    const inMs = Math.max(500, (remainingS - marginS) * 1000);
     const myGen = gen;
     timers.refresh = setTimeout(() => {
       timers.refresh = null;
@@ -318,7 +335,7 @@ export function createSocket(options = {}) {
 
   function retryRefreshSoon(myGen, delayMs) {
     clearTimer("refresh");
-    const remainingMs = typeof expiresAt === "number" ? expiresAt * 1000 - Date.now() : 0;
+    const remainingMs = typeof expiresAt === "number" ? (expiresAt - clockSkewS) * 1000 - Date.now() : 0;
     const inMs = delayMs ?? Math.max(250, Math.min(2000, remainingMs / 4));
     timers.refresh = setTimeout(() => {
       timers.refresh = null;
@@ -461,6 +478,10 @@ export function createSocket(options = {}) {
     /** Unix seconds at which the connection's token expires (null when unknown). */
     get expiresAt() {
       return expiresAt;
+    },
+    /** Seconds left on the connection's token by the server's clock (null when unknown). */
+    get secondsLeft() {
+      return typeof expiresAt === "number" ? expiresAt - (Date.now() / 1000 + clockSkewS) : null;
     },
     get connected() {
       return !!(socket && socket.connected);
