@@ -70,6 +70,15 @@ def load_secret(instance: Path, name: str) -> str:
     return data[name]
 
 
+def apply_defaults(app: Flask) -> None:
+    """Fill every missing key with its default (for apps that reuse a blueprint or the namespace)."""
+    for key, value in DEFAULTS.items():
+        if app.config.get(key) is None:
+            app.config[key] = value
+    if app.config["AUDIT_SPILL_FILE"] is None:
+        app.config["AUDIT_SPILL_FILE"] = str(Path(app.instance_path) / "audit-spill.jsonl")
+
+
 def configure(app: Flask, overrides: dict | None) -> None:
     """Defaults, then FLASK_* environment variables, then the test mapping; then validate."""
     for key, value in DEFAULTS.items():
@@ -85,8 +94,7 @@ def configure(app: Flask, overrides: dict | None) -> None:
             app.config[key] = load_secret(instance, key)
     _load_key_files(app)
     validate(app.config)
-    if app.config["AUDIT_SPILL_FILE"] is None:
-        app.config["AUDIT_SPILL_FILE"] = str(instance / "audit-spill.jsonl")
+    apply_defaults(app)
 
 
 def _load_key_files(app: Flask) -> None:

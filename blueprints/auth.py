@@ -178,6 +178,9 @@ def init_app(app: Flask, url_prefix: str = "/api/auth") -> None:
     """Mount the auth API on an app whose db and jwt are bound."""
     from flask_jwt_extended.exceptions import WrongTokenError
 
+    from realtime import state
+
+    state.init_app(app)
     app.register_blueprint(bp, url_prefix=url_prefix)
     # flask-jwt-extended maps a wrong token type to its generic invalid-token answer.
     app.register_error_handler(WrongTokenError, lambda e: error_body(

@@ -55,6 +55,10 @@ class AuditLog:
         self.state = "idle"
         self._sqlite_path = _sqlite_file(engine)
 
+    def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
+        """Use these async primitives for the writer task."""
+        self._sleep, self._spawn = sleep, spawn
+
     # -- producer side ------------------------------------------------------------------
     def enqueue(self, kind: str, *, user_id: Any = None, sid: str | None = None,
                 remote_addr: str | None = None, **detail: Any) -> None:

@@ -29,6 +29,11 @@ class State:
     hub: Hub
     login_failures: FailureCounter
 
+    def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
+        """Run background work with the socket layer's async primitives (before any has started)."""
+        self.audit.bind_runtime(sleep, spawn)
+        self.hub.expiry.bind_runtime(sleep, spawn)
+
 
 def _thread_spawn(fn: Callable, *args: Any) -> threading.Thread:
     t = threading.Thread(target=fn, args=args, daemon=True)
@@ -36,11 +41,18 @@ def _thread_spawn(fn: Callable, *args: Any) -> threading.Thread:
     return t
 
 
-def init_app(app: Flask, *, sleep: Callable[[float], None] = time.sleep,
-             spawn: Callable[..., object] = _thread_spawn) -> State:
-    """Create the app's State (idempotent: a second call returns the first)."""
+def init_app(app: Flask, *, sleep: Callable[[float], None] | None = None,
+             spawn: Callable[..., object] | None = None) -> State:
+    """Create the app's State once; a later call with sleep/spawn rebinds its background runtime."""
     if "realtime" in app.extensions:
-        return app.extensions["realtime"]
+        state = app.extensions["realtime"]
+        if sleep is not None and spawn is not None:
+            state.bind_runtime(sleep, spawn)
+        return state
+    sleep, spawn = sleep or time.sleep, spawn or _thread_spawn
+    from config import apply_defaults
+
+    apply_defaults(app)
     cfg = app.config
     with app.app_context():
         engine = db.engine

@@ -59,8 +59,11 @@ def socketio_options(app: Flask) -> dict:
 
 def init_app(app: Flask, socketio: SocketIO | None = None, namespace: str = "/") -> SocketIO:
     """Bind Flask-SocketIO to app and mount the namespace; returns the SocketIO object."""
+    from config import apply_defaults
+
     if socketio is None:
         from extensions import socketio
+    apply_defaults(app)
     socketio.init_app(app, **socketio_options(app))
     state = core_state.init_app(app, sleep=socketio.sleep, spawn=socketio.start_background_task)
     state.hub.transport = SocketTransport(socketio, namespace)
