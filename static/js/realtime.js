@@ -140,7 +140,8 @@ export function createSocket(options = {}) {
   let status = { state: "idle", code: null, attempt: 0 };
   let session = null; // last `session` payload
   let expiresAt = null; // Unix seconds of the current token's exp
-  let pendingKick = null; // code from auth_expired / auth_revoked, applied on disconnect
+  let pendingKick = null;
+  let needsRefresh = false; // the next attempt must get a new access token first // code from auth_expired / auth_revoked, applied on disconnect
   let refreshInFlight = null; // single-flight refreshToken() promise
   // Server clock minus ours (s), estimated from the `iat` of each token just received, so a
   // client clock that runs ahead or behind does not make refreshes too early or too late.
@@ -220,12 +221,14 @@ export function createSocket(options = {}) {
   }
 
   // A failed attempt or a lost connection: retry with backoff or stop.
-  function fail(code, { refreshFirst = false } = {}) {
+  // token_expired: the next attempt first gets a new token (never reconnects with a dead one).
+  function fail(code) {
     if (closed) return;
     if (TERMINAL_CODES.includes(code)) {
       stop(code);
       return;
     }
+    if (code === "token_expired") needsRefresh = true;
     const myGen = ++gen;
     teardownSocket();
     attempt += 1;
@@ -235,35 +238,12 @@ export function createSocket(options = {}) {
     }
     const delayMs = attempt === 1 && code === "token_expired" ? 0 : backoffDelay(attempt, backoff);
     note("retry", { code, attempt, delayMs });
-
-    const go = () => {
-      if (closed || myGen !== gen) return;
-      clearTimer("retry");
-      timers.retry = setTimeout(() => {
-        timers.retry = null;
-        if (!closed && myGen === gen) connect();
-      }, delayMs);
-      setStatus("reconnecting", code, { retryInMs: delayMs });
-    };
-
-    if (refreshFirst) {
-      setStatus("refreshing", code);
-      doRefreshToken().then(
-        () => go(),
-        (err) => {
-          if (closed || myGen !== gen) return;
-          const rc = refreshErrorCode(err);
-          // A refresh token that is expired, revoked or invalid needs a new login.
-          if (rc !== "network_error" && rc !== "rate_limited" && rc !== "internal_error") {
-            stop(rc);
-          } else {
-            go();
-          }
-        },
-      );
-    } else {
-      go();
-    }
+    clearTimer("retry");
+    timers.retry = setTimeout(() => {
+      timers.retry = null;
+      if (!closed && myGen === gen) connect();
+    }, delayMs);
+    setStatus("reconnecting", code, { retryInMs: delayMs });
   }
 
   function scheduleRefresh() {
@@ -326,6 +306,7 @@ export function createSocket(options = {}) {
     } else if (code === "token_expired") {
       // Our connection's token ran out before the swap: reconnect with the new token.
       fail("token_expired");
+      needsRefresh = false;
     } else {
       setStatus("connected", null);
       const retryAfterS = ack && ack.error && Number(ack.error.retry_after);
@@ -347,6 +328,29 @@ export function createSocket(options = {}) {
     if (closed) return;
     teardownSocket();
     clearTimer("retry");
+    if (!needsRefresh) {
+      openSocket();
+      return;
+    }
+    const myGen = ++gen;
+    setStatus("refreshing", status.code);
+    doRefreshToken().then(
+      () => {
+        if (closed || myGen !== gen) return;
+        needsRefresh = false;
+        openSocket();
+      },
+      (err) => {
+        if (closed || myGen !== gen) return;
+        const rc = refreshErrorCode(err);
+        // A refresh token that is expired, revoked or invalid needs a new login.
+        if (rc === "network_error" || rc === "rate_limited" || rc === "internal_error") fail(rc);
+        else stop(rc);
+      },
+    );
+  }
+
+  function openSocket() {
     const myGen = ++gen;
     pendingKick = null;
     setStatus(attempt === 0 ? "connecting" : "reconnecting", status.code);
@@ -414,7 +418,7 @@ export function createSocket(options = {}) {
       const msgCode = err && SERVER_CODES.has(err.message) ? err.message : null;
       const code = dataCode || msgCode || "network_error";
       note("connect_error", { code, message: (err && err.data && err.data.message) || (err && err.message) });
-      fail(code, { refreshFirst: code === "token_expired" });
+      fail(code);
     });
 
     s.on("disconnect", (reason) => {
@@ -423,9 +427,7 @@ export function createSocket(options = {}) {
       const kick = pendingKick;
       pendingKick = null;
       if (reason === "io client disconnect") return; // we did it
-      if (kick === "token_expired") {
-        fail("token_expired", { refreshFirst: true });
-      } else if (kick) {
+      if (kick) {
         fail(kick);
       } else if (reason === "io server disconnect") {
         // Kicked without a reason: reconnect; a revoked token is refused at the handshake.
@@ -494,6 +496,7 @@ export function createSocket(options = {}) {
     start() {
       closed = false;
       attempt = 0;
+      needsRefresh = false;
       if (hasWindow) {
         window.removeEventListener("online", onOnline);
         window.addEventListener("online", onOnline);

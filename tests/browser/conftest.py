@@ -79,6 +79,8 @@ def server_env(tmp: Path) -> dict[str, str]:
     env.update(
         {
             "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(ACCESS_TOKEN_SECONDS),
+            # The module tests refuse connects on purpose; keep them under the address limit.
+            "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]",
             "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/db.sqlite",
             # Explicit secrets so nothing is generated into the repo's instance folder.
             "FLASK_SECRET_KEY": "test-" + secrets.token_urlsafe(32),

@@ -31,6 +31,13 @@ async ({token, refreshed, path, backoff}) => {
     getToken: () => window.__token,
     refreshToken: async () => {
       window.__refreshCalls += 1;
+      if (window.__offline) throw new Error("offline");  // no code: a network error
+      if (window.__refreshTok) {  // the real REST refresh
+        const r = await fetch("/api/auth/refresh", {method: "POST", body: "{}",
+          headers: {"Content-Type": "application/json", Authorization: `Bearer ${window.__refreshTok}`}});
+        window.__token = (await r.json()).access_token;
+        return window.__token;
+      }
       if (refreshed === null) {
         const e = new Error("refresh refused"); e.code = "token_revoked"; throw e;
       }
@@ -84,6 +91,16 @@ def wait_state(page: Page, text: str, timeout: int = T) -> None:
         raise AssertionError(f"status {text!r} not reached; statuses, events: {seen}") from e
 
 
+def wait_event(page: Page, name: str, count: int = 1, timeout: int = T) -> None:
+    try:
+        page.wait_for_function(
+            "([n, c]) => window.__events.filter((e) => e === n).length >= c", arg=[name, count], timeout=timeout
+        )
+    except Exception as e:
+        seen = page.evaluate("[window.__states, window.__events]")
+        raise AssertionError(f"event {name!r} x{count} not seen; statuses, events: {seen}") from e
+
+
 def states(page: Page) -> list[str]:
     return page.evaluate("window.__states.slice()")
 
@@ -126,6 +143,20 @@ def test_terminal_refusals_stop_without_retrying(page, base_url, kind, code):
     assert seen[-1] == f"stopped: {code}", seen
     assert "reconnecting" not in seen, seen
     assert page.evaluate("window.__refreshCalls") == 0
+
+
+def test_auth_expired_kick_refreshes_then_reconnects(page, base_url):
+    creds = login(base_url)
+    page.evaluate("window.__offline = true")
+    start(page, creds["access_token"], fresh_access(base_url, creds["refresh_token"]))
+    wait_state(page, "connected")
+    # Refreshes fail until the token runs out: the server kicks with auth_expired.
+    wait_event(page, "auth_expired")
+    assert not [s for s in states(page) if s.startswith("stopped")]
+    page.evaluate("(t) => { window.__refreshTok = t; window.__offline = false; }", creds["refresh_token"])
+    wait_event(page, "session", 2)
+    page.wait_for_function("window.__rt.status.state === 'connected'", timeout=T)
+    assert "refreshing" in states(page)
 
 
 def test_revoked_refresh_stops_with_its_code(page, base_url):
