@@ -13,6 +13,7 @@ import sockets
 from blueprints import audit, auth, health, pages
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
+from realtime import dbwrite
 
 
 def create_app(config_overrides: dict | None = None) -> Flask:
@@ -63,7 +64,7 @@ def _sqlite_pragmas(app: Flask) -> None:
     def _on_connect(dbapi_conn, _record) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=5000")
+        cur.execute(f"PRAGMA busy_timeout={dbwrite.SQLITE_BUSY_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

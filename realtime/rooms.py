@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Message
+from realtime import dbwrite
 from realtime.errors import Forbidden, InvalidPayload
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -66,14 +67,13 @@ def check_access(room: str, username: str) -> None:
 
 def store_message(room: str, user_id: str, username: str, text: str) -> dict:
     """Commit a message and return it as the wire shows it."""
-    msg = Message(room=room, user_id=int(user_id), username=username, text=text)
-    db.session.add(msg)
-    try:
+    def unit() -> dict:
+        msg = Message(room=room, user_id=int(user_id), username=username, text=text)
+        db.session.add(msg)
         db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return msg.to_wire()
+        return msg.to_wire()
+
+    return dbwrite.write(unit)
 
 
 def history(room: str, after: int | None, limit: int, cap: int) -> tuple[list[dict], bool]:
