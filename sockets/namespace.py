@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import current_app, request
-from flask_socketio import Namespace
+from flask_socketio import ConnectionRefusedError, Namespace
 
 from extensions import db
 from realtime import rooms, tokens
