@@ -53,14 +53,17 @@ class RedisBus:
     def _listen(self) -> None:
         backoff = 0.2
         while self.running:
-            pubsub = self.r.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.r.pubsub()
             try:
                 pubsub.subscribe(self.channel)
-                self.subscribed, backoff = True, 0.2
-                self._flush_pending()
                 while self.running:
                     msg = pubsub.get_message(timeout=1.0)
-                    if msg and msg.get("type") == "message":
+                    if not msg:
+                        continue
+                    if msg["type"] == "subscribe":  # confirmed: from now on nothing is missed
+                        self.subscribed, backoff = True, 0.2
+                        self._flush_pending()
+                    elif msg["type"] == "message":
                         self._deliver(msg["data"])
             except redis.RedisError as exc:
                 self.subscribed = False
