@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.cluster.peers import Peer
@@ -57,6 +58,15 @@ class Cluster:
             server.migrate()
         self.servers.append(server.start())
         return server
+
+    @staticmethod
+    def kill(server: LiveServer) -> None:
+        """SIGKILL a gunicorn worker (the process holding the sockets), then its master."""
+        assert server.proc is not None
+        for child in psutil.Process(server.proc.pid).children(recursive=True):
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        server.stop(signal.SIGKILL)
 
     def stop(self) -> None:
         """Stop every process still running (quick shutdown: SIGINT)."""

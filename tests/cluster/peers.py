@@ -63,12 +63,18 @@ class Peer:
         """Emit with an ack and return the ack."""
         return self.sio.call(event, data, timeout=timeout)
 
-    def wait(self, event: str, pred: Callable[[Any], bool] = lambda d: True, timeout: float = 5) -> Any:
-        """The first recorded `event` whose payload satisfies pred; waits up to timeout."""
+    def mark(self) -> int:
+        """A position in the event record: `wait(..., since=mark)` looks only at later events."""
+        with self._cond:
+            return len(self.events)
+
+    def wait(self, event: str, pred: Callable[[Any], bool] = lambda d: True, timeout: float = 5,
+             since: int = 0) -> Any:
+        """The first recorded `event` (after `since`) whose payload satisfies pred; waits up to timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for name, data in self.events:
+                for name, data in self.events[since:]:
                     if name == event and pred(data):
                         return data
                 left = deadline - time.monotonic()
