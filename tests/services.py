@@ -159,8 +159,10 @@ class Nginx:
 
     def start(self) -> Nginx:
         """Check the config, start, wait for the port."""
-        subprocess.run([self.binary, "-t", "-p", str(self.workdir), "-c", str(self.conf)], check=True,
-                       capture_output=True)
+        test = subprocess.run([self.binary, "-t", "-p", str(self.workdir), "-c", str(self.conf)],
+                              capture_output=True, text=True)
+        if test.returncode:
+            raise RuntimeError(f"nginx config refused: {test.stderr}")
         with open(self.workdir / "nginx.err", "ab") as err:
             self.proc = subprocess.Popen([self.binary, "-p", str(self.workdir), "-c", str(self.conf)],
                                          stdout=subprocess.DEVNULL, stderr=err)

@@ -110,3 +110,9 @@ def peers() -> Iterator[Callable[..., Peer]]:
 def name(prefix: str = "u") -> str:
     """A fresh username."""
     return prefix + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(autouse=True)
+def fresh_loopback_failures(redis_server: RedisServer) -> None:
+    """Each test starts with no refused attempts counted against 127.0.0.1 (every client's address)."""
+    redis_server.client().delete("realtime:fail:addr:127.0.0.1")

@@ -40,8 +40,11 @@ class Peer:
     def connect(self) -> Peer:
         """Connect and wait for the `session` event; raises on refusal."""
         auth = {"token": self.token} if self.token is not None else None
-        self.sio.connect(self.url, auth=auth, headers=self.headers, transports=self.transports,
-                         wait_timeout=5)
+        try:
+            self.sio.connect(self.url, auth=auth, headers=self.headers, transports=self.transports,
+                             wait_timeout=5)
+        except socketio.exceptions.ConnectionError as exc:
+            raise AssertionError(f"connect refused: {self.error}") from exc
         self.session = self.wait("session")
         return self
 
