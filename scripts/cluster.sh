@@ -63,8 +63,9 @@ export PSYCOPG_WAIT_FUNC=wait_select
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 upstreams=""
 for p in $APP_PORTS; do
-  .venv/bin/gunicorn -k eventlet -w 1 --no-control-socket --worker-connections "$WORKER_CONNECTIONS" \
-    -b "127.0.0.1:$p" wsgi:app >"$RUN/logs/app-$p.log" 2>&1 &
+  # One audit spill file per process: two writers must not replay the same file.
+  FLASK_AUDIT_SPILL_FILE="$RUN/audit-spill-$p.jsonl" .venv/bin/gunicorn -k eventlet -w 1 --no-control-socket \
+    --worker-connections "$WORKER_CONNECTIONS" -b "127.0.0.1:$p" wsgi:app >"$RUN/logs/app-$p.log" 2>&1 &
   pids+=($!)
   upstreams+="        server 127.0.0.1:$p;"$'\n'
 done

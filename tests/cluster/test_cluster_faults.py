@@ -24,42 +24,46 @@ def own_redis(tmp_path_factory) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="module")
 def faults(tmp_path_factory, own_redis: RedisServer, postgres) -> Iterator[Cluster]:
-    """A cluster whose processes the tests kill; starts with one process."""
+    """A cluster whose processes the tests kill; starts with two processes."""
     c = Cluster(tmp_path_factory.mktemp("faults"), cluster_env(own_redis.url, postgres.create_db("faults")))
+    c.add()
     c.add()
     yield c
     c.stop()
 
 
 def test_sigkilled_process_leaves_no_ghost(faults: Cluster, own_redis: RedisServer, peers) -> None:
-    a = faults.servers[0]
+    a, b = faults.servers[:2]
     victim = faults.add()
     room = "ghost-" + name("")
     watcher, ghost = register(a.url, name()), register(victim.url, name())
-    pw = peers(a.url, watcher["access"]).connect()
-    pw.call("join", {"room": room})
+    # The watcher listens on both survivors: whichever sweeps, the other hears it through the queue.
+    watchers = [peers(s.url, watcher["access"]).connect() for s in (a, b)]
+    for pw in watchers:
+        pw.call("join", {"room": room})
     pg = peers(victim.url, ghost["access"]).connect()
     pg.call("join", {"room": room})
     both = sorted([watcher["username"], ghost["username"]])
-    pw.wait("presence", lambda p: p["room"] == room and p["members"] == both)
+    for pw in watchers:
+        pw.wait("presence", lambda p: p["room"] == room and p["members"] == both)
     assert own_redis.client().hget("realtime:conn", ghost["id"]) == "1"
 
-    mark = pw.mark()
+    marks = [pw.mark() for pw in watchers]
     faults.kill(victim)
     killed_at = time.monotonic()
-    # The survivor sweeps the dead process after the heartbeat TTL and tells the room.
-    pw.wait("presence", lambda p: p["room"] == room and p["members"] == [watcher["username"]],
-            timeout=HEARTBEAT_TTL + 4, since=mark)
+    # A survivor sweeps the dead process after the heartbeat TTL and tells the room, on every process.
+    for pw, mark in zip(watchers, marks, strict=True):
+        pw.wait("presence", lambda p: p["room"] == room and p["members"] == [watcher["username"]],
+                timeout=HEARTBEAT_TTL + 4, since=mark)
     assert time.monotonic() - killed_at >= HEARTBEAT_TTL - 1.5
-    assert pw.call("presence", {"room": room})["members"] == [watcher["username"]]
+    assert watchers[0].call("presence", {"room": room})["members"] == [watcher["username"]]
     assert own_redis.client().hget("realtime:conn", ghost["id"]) is None
     for _ in range(3):  # the ghost's socket no longer eats the user's cap (3)
         peers(a.url, ghost["access"]).connect()
 
 
 def test_redis_restart_processes_reconnect(faults: Cluster, own_redis: RedisServer, peers) -> None:
-    a = faults.servers[0]
-    b = faults.add()
+    a, b = faults.servers[:2]
     room = "restart-" + name("")
     alice, bob = register(a.url, name()), register(b.url, name())
     pa, pb = peers(a.url, alice["access"]).connect(), peers(b.url, bob["access"]).connect()
