@@ -65,7 +65,7 @@ class RedisBus:
                         self._flush_pending()
                     elif msg["type"] == "message":
                         self._deliver(msg["data"])
-            except redis.RedisError as exc:
+            except Exception as exc:  # noqa: BLE001 - the listener must outlive any failure
                 self.subscribed = False
                 log.warning("bus: Redis unavailable (%s); retrying in %.1fs", type(exc).__name__, backoff)
                 self._sleep(backoff)

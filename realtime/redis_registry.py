@@ -193,7 +193,11 @@ class RedisRegistry(Registry):
                 break
             if self.dirty or time.monotonic() - last >= beat:
                 last = time.monotonic()
-                self.tick()
+                try:
+                    self.tick()
+                except Exception:  # the heartbeat must outlive any one failure
+                    self.dirty = True
+                    log.exception("registry heartbeat failed")
 
     def close(self) -> None:
         """Stop the heartbeat and withdraw this process's contributions."""
