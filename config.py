@@ -93,8 +93,22 @@ def configure(app: Flask, overrides: dict | None) -> None:
         if not app.config.get(key):
             app.config[key] = load_secret(instance, key)
     _load_key_files(app)
+    _engine_defaults(app.config)
     validate(app.config)
     apply_defaults(app)
+
+
+# Server databases (PostgreSQL): each greenlet running a handler or REST request holds one pooled
+# connection while it works, and the audit writer one more; see docs/scaling.md for the sizing.
+SERVER_DB_POOL = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10, "pool_pre_ping": True,
+                  "pool_recycle": 1800}
+
+
+def _engine_defaults(cfg: dict) -> None:
+    """Pool defaults for a server database unless SQLALCHEMY_ENGINE_OPTIONS names its own."""
+    if str(cfg["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite") or cfg["SQLALCHEMY_ENGINE_OPTIONS"]:
+        return
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = dict(SERVER_DB_POOL)
 
 
 def _load_key_files(app: Flask) -> None:

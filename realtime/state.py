@@ -60,28 +60,30 @@ def init_app(app: Flask, *, sleep: Callable[[float], None] | None = None,
                      batch_size=int(cfg["AUDIT_BATCH_SIZE"]), interval=float(cfg["AUDIT_FLUSH_INTERVAL"]),
                      memory_limit=int(cfg["AUDIT_MEMORY_LIMIT"]), sleep=sleep, spawn=spawn,
                      enabled=bool(cfg["AUDIT_ENABLED"]))
-    registry, bus, auth_failures = _backends(cfg)
+    registry, bus, auth_failures, login_failures = _backends(cfg, sleep=sleep, spawn=spawn)
     hub = Hub(registry=registry, audit=audit, bus=bus, sleep=sleep, spawn=spawn,
               max_per_user=int(cfg["SOCKET_MAX_CONNECTIONS_PER_USER"]),
               event_rate=tuple(cfg["SOCKET_RATE_LIMIT"]),
               abuse_disconnect=int(cfg["SOCKET_ABUSE_DISCONNECT"]),
               auth_failures=auth_failures, leeway=float(cfg["JWT_DECODE_LEEWAY"]))
-    per_user = cfg["LOGIN_FAILURE_LIMIT_PER_USER"]
+    registry.on_presence = hub.publish_presence  # presence changes found in the background
     state = State(tokens=TokenSettings.from_config(cfg), audit=audit, registry=registry, hub=hub,
-                  login_failures=FailureCounter(per_user[0], per_user[1]))
+                  login_failures=login_failures)
     app.extensions["realtime"] = state
     return state
 
 
-def _backends(cfg: dict) -> tuple[Registry, Any, FailureCounter]:
-    """Memory backends for one process; Redis ones when a message queue is configured."""
+def _backends(cfg: dict, *, sleep: Callable[[float], None],
+              spawn: Callable[..., object]) -> tuple[Registry, Any, Any, Any]:
+    """(registry, bus, auth failures, login failures): in memory for one process, Redis for several."""
     limit, window = cfg["AUTH_FAILURE_LIMIT"]
+    per_user = cfg["LOGIN_FAILURE_LIMIT_PER_USER"]
     url = cfg.get("SOCKETIO_MESSAGE_QUEUE")
     if url:
         from realtime.redis_backend import redis_backends
 
-        return redis_backends(url, cfg)
-    return MemoryRegistry(), LocalBus(), FailureCounter(limit, window)
+        return redis_backends(url, cfg, spawn=spawn, sleep=sleep)
+    return MemoryRegistry(), LocalBus(), FailureCounter(limit, window), FailureCounter(*per_user)
 
 
 def get_state() -> State:
