@@ -25,6 +25,7 @@ class Transport(Protocol):
     """What the hub needs from the socket layer."""
 
     def emit(self, event: str, data: Any, to: str) -> None: ...
+    def broadcast(self, event: str, data: Any, room: str) -> None: ...
     def disconnect(self, sid: str) -> None: ...
     def enter_room(self, sid: str, room: str) -> None: ...
     def leave_room(self, sid: str, room: str) -> None: ...
@@ -169,7 +170,7 @@ class Hub:
         if self.transport is None:
             return
         for change in changes:
-            self.transport.emit("presence", {"room": change.room, "members": change.members}, change.room)
+            self.transport.broadcast("presence", {"room": change.room, "members": change.members}, change.room)
 
     def close(self) -> None:
         """Stop background work (tests, shutdown)."""

@@ -17,9 +17,17 @@ class SocketTransport:
     def __init__(self, socketio: SocketIO, namespace: str = "/") -> None:
         self.socketio, self.namespace = socketio, namespace
 
+    # User room names share Socket.IO's namespace with socket ids (both match [A-Za-z0-9_-]);
+    # a prefix with a character room names may not contain keeps a room from ever being a sid.
+    ROOM_PREFIX = "room:"
+
     def emit(self, event: str, data: Any, to: str) -> None:
-        """Emit to a sid or room (across processes when a queue is configured)."""
+        """Emit to one socket by sid (across processes when a queue is configured)."""
         self.socketio.emit(event, data, to=to, namespace=self.namespace)
+
+    def broadcast(self, event: str, data: Any, room: str) -> None:
+        """Emit to every socket in a room (across processes when a queue is configured)."""
+        self.socketio.emit(event, data, to=self.ROOM_PREFIX + room, namespace=self.namespace)
 
     def disconnect(self, sid: str) -> None:
         """Disconnect a socket of this process after what was emitted to it."""
@@ -27,11 +35,11 @@ class SocketTransport:
 
     def enter_room(self, sid: str, room: str) -> None:
         """Add a socket to a Socket.IO room."""
-        self.socketio.server.enter_room(sid, room, namespace=self.namespace)
+        self.socketio.server.enter_room(sid, self.ROOM_PREFIX + room, namespace=self.namespace)
 
     def leave_room(self, sid: str, room: str) -> None:
         """Remove a socket from a Socket.IO room."""
-        self.socketio.server.leave_room(sid, room, namespace=self.namespace)
+        self.socketio.server.leave_room(sid, self.ROOM_PREFIX + room, namespace=self.namespace)
 
 
 def socketio_options(app: Flask) -> dict:

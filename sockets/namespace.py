@@ -141,7 +141,7 @@ class RealtimeNamespace(Namespace):
             raise NotJoined()
         state = get_state()
         msg = rooms.store_message(room, info.user_id, info.username, text)
-        state.hub.transport.emit("message", msg, room)
+        state.hub.transport.broadcast("message", msg, room)
         state.audit.enqueue("message", user_id=info.user_id, sid=info.sid, remote_addr=info.remote_addr,
                             room=room, message_id=msg["id"])
         return {"ok": True, "id": msg["id"]}

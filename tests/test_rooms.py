@@ -184,3 +184,16 @@ def test_connection_cap(app, socket_client, tokens):
     first.disconnect()
     assert socket_client(u["access"]).is_connected()
     assert app.extensions["realtime"].registry.user_sockets(u["id"]) == 2
+
+
+def test_a_room_named_after_a_sid_gets_none_of_that_sockets_events(client, socket_client, tokens):
+    victim, mallory = tokens.user("victim"), tokens.user("mallory")
+    cv = socket_client(victim["access"])
+    sid = cv.get_received()[0]["args"][0]["sid"]
+    cm = socket_client(mallory["access"])
+    cm.get_received()
+    assert cm.emit("join", {"room": sid}, callback=True)["ok"]  # a legal room name, nothing more
+    assert drain(cm, "presence") == [{"room": sid, "members": ["mallory"]}]
+    client.post("/api/auth/logout", headers={"Authorization": "Bearer " + victim["access"]})
+    assert not cv.is_connected()
+    assert [e["name"] for e in cm.get_received()] == []  # no auth_revoked, no private event
