@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from realtime.state import State
-from sockets import backpressure, timeouts, wsguard
+from sockets import backpressure, framing, timeouts, wsguard
 from sockets.cors import SocketCors
 
 
@@ -22,7 +22,7 @@ class Hardening:
 
 
 def install(app: Flask, socketio: Any, state: State) -> Hardening:
-    """WebSocket limits, the connect timeout, send-queue bounds and polling CORS headers."""
+    """WebSocket limits, the connect timeout, send-queue bounds, no binary packets, polling CORS headers."""
     cfg = app.config
     eio = socketio.server.eio
     handles = Hardening(
@@ -30,6 +30,7 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
         connect_timeout=timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"])),
         send_queue=backpressure.install(socketio, state.audit, state.registry, int(cfg["SOCKET_MAX_SEND_QUEUE"])),
     )
+    framing.install(socketio, state.audit, state.registry)
     app.wsgi_app = SocketCors(app.wsgi_app, cfg["CORS_ALLOWED_ORIGINS"])  # type: ignore[method-assign]
     app.extensions["socket_hardening"] = handles
     return handles

@@ -7,13 +7,45 @@ eventlet's `WebSocketWSGI` (0.41) has three weak spots a hostile client can use:
   in memory with no total limit;
 - it unmasks client frames one byte at a time in Python (about 20 ms of CPU per 64 KiB frame),
   so one client sending large frames can starve the worker.
-`HardenedWebSocketWSGI` refuses the legacy handshakes (400), caps a whole message at the
-frame limit (`SOCKET_MAX_MESSAGE_BYTES`, close code 1009) and unmasks with one integer XOR.
+And engine.io decodes each text message outside its error handling: an empty message or one
+not starting with a packet-type digit kills the handler with the session still registered
+(until the ping timeout). `HardenedWebSocketWSGI` refuses the legacy handshakes (400), caps a
+whole message at the frame limit (`SOCKET_MAX_MESSAGE_BYTES`, close code 1009), closes the
+WebSocket on a text message that is not an Engine.IO packet (1002; engine.io then closes the
+session normally) and unmasks with one integer XOR.
 """
 
 from __future__ import annotations
 
+import binascii
+from collections.abc import Callable
 from typing import Any
+
+PACKET_TYPES = frozenset("0123456")
+
+
+def is_engineio_text(msg: str) -> bool:
+    """True when engine.io can decode this text message (a type digit, or `b` + base64)."""
+    if not msg:
+        return False
+    if msg[0] == "b":
+        try:
+            binascii.a2b_base64(msg[1:].encode("ascii"), strict_mode=True)
+        except (ValueError, UnicodeEncodeError):
+            return False
+        return True
+    return msg[0] in PACKET_TYPES
+
+
+def checked_wait(ws: Any, wait: Callable[[], Any]) -> Callable[[], Any]:
+    """ws.wait that closes the WebSocket (and reports it closed) on a message engine.io cannot decode."""
+    def _wait() -> Any:
+        msg = wait()
+        if isinstance(msg, str) and not is_engineio_text(msg):
+            ws.close(close_data=(1002, "Not an Engine.IO packet."))
+            return None
+        return msg
+    return _wait
 
 
 def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, offset: int = 0) -> bytes:
@@ -53,6 +85,7 @@ def hardened_class(base: type) -> type:
             ws = super()._handle_hybi_request(environ)
             ws.Message = CappedMessage
             ws._apply_mask = fast_mask
+            ws.wait = checked_wait(ws, ws.wait)
             return ws
 
     return HardenedWebSocketWSGI
