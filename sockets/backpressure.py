@@ -8,6 +8,11 @@ defeats the ping timeout too. Senders never block (they only enqueue), so other 
 not delayed; memory is the risk. We wrap `eio.send_packet` (every Socket.IO emit, direct or
 broadcast, passes through it): when a socket already has `SOCKET_MAX_SEND_QUEUE` packets
 waiting, it is dropped (audited as `kick` with code `slow_consumer`) and its queue emptied.
+
+`eio.disconnect(sid)` closes with `wait=True`: it blocks until the client has read the CLOSE
+packet. A polling client that never polls again (for example after engine.io refused its
+oversized POST, which calls `disconnect`) would pin that request's green thread and
+connection forever. `nonblocking_disconnect` makes it close without waiting.
 """
 
 from __future__ import annotations
@@ -82,6 +87,23 @@ def _drain(queue: Any, empty: type[BaseException]) -> None:
     queue.put(None)
 
 
+def nonblocking_disconnect(eio: Any) -> None:
+    """Make `eio.disconnect(sid)` queue the CLOSE packet and return instead of waiting for the client."""
+    original = eio.disconnect
+
+    def disconnect(sid: str | None = None) -> None:
+        if sid is None:
+            return original()
+        sock = eio.sockets.get(sid)
+        if sock is not None:
+            sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        eio.sockets.pop(sid, None)
+        return None
+
+    eio.disconnect = disconnect
+
+
 def install(socketio: Any, audit: AuditLog, registry: Registry, limit: int) -> SendQueueGuard:
-    """Start bounding send queues on this Socket.IO server."""
+    """Start bounding send queues on this Socket.IO server; disconnects never wait for the client."""
+    nonblocking_disconnect(socketio.server.eio)
     return SendQueueGuard(socketio, audit, registry, limit).install()

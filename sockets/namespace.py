@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app, request
 from flask_socketio import Namespace
+from socketio.exceptions import ConnectionRefusedError  # noqa: A004 - the builtin loses the code
 
 from extensions import db
 from realtime import rooms, tokens

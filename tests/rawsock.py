@@ -101,3 +101,5 @@ class RawSocket:
             self.ws.close(timeout=1)
         except Exception:
             pass
+        finally:
+            self.ws.shutdown()
