@@ -6,8 +6,9 @@ once the kernel buffers are full, while broadcasts keep queueing: memory grows w
 until the ping timeout, and a client that blindly sends PONG frames while never reading
 defeats the ping timeout too. Senders never block (they only enqueue), so other clients are
 not delayed; memory is the risk. We wrap `eio.send_packet` (every Socket.IO emit, direct or
-broadcast, passes through it): when a socket already has `SOCKET_MAX_SEND_QUEUE` packets
-waiting, it is dropped (audited as `kick` with code `slow_consumer`) and its queue emptied.
+broadcast, passes through it): when a socket has had at least `SOCKET_MAX_SEND_QUEUE` packets
+waiting for GRACE seconds (or ten times that many at once), it is dropped (audited as `kick`
+with code `slow_consumer`) and its queue emptied.
 
 `eio.disconnect(sid)` closes with `wait=True`: it blocks until the client has read the CLOSE
 packet. A polling client that never polls again (for example after engine.io refused its
@@ -18,12 +19,18 @@ connection forever. `nonblocking_disconnect` makes it close without waiting.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from realtime.audit import AuditLog
 from realtime.registry import Registry
 
 log = logging.getLogger(__name__)
+
+# A burst of pipelined events can queue many acks before the writer task gets to run; only a
+# queue that stays over the limit this long (or grows far past it) marks a slow consumer.
+GRACE = 1.0
+HARD_FACTOR = 10
 
 
 class SendQueueGuard:
@@ -45,7 +52,7 @@ class SendQueueGuard:
             if eio_sid in self._dropping:
                 return
             sock = self.eio.sockets.get(eio_sid)
-            if sock is not None and sock.queue.qsize() >= self.limit:
+            if sock is not None and self.is_stuck(sock):
                 self._dropping.add(eio_sid)
                 # Not inline: we may be inside another client's handler or a broadcast loop.
                 self.socketio.start_background_task(self.drop, eio_sid)
@@ -54,6 +61,18 @@ class SendQueueGuard:
 
         self.eio.send_packet = send_packet
         return self
+
+    def is_stuck(self, sock: Any, now: float | None = None) -> bool:
+        """Over the limit for longer than GRACE seconds, or over HARD_FACTOR times the limit."""
+        size = sock.queue.qsize()
+        if size < self.limit:
+            sock.over_limit_since = None
+            return False
+        now = time.monotonic() if now is None else now
+        since = getattr(sock, "over_limit_since", None)
+        if since is None:
+            sock.over_limit_since = since = now
+        return size >= self.limit * HARD_FACTOR or now - since >= GRACE
 
     def drop(self, eio_sid: str) -> None:
         """Close a slow socket without waiting for it and release what it had queued."""
