@@ -28,7 +28,7 @@ def test_strikes_drain_for_a_polite_client_and_grow_for_a_flooder():
     assert polite.strikes == 0
     for i in range(200):  # 4x the allowed rate for 5 s
         flooder.take(now=t0 + i * 0.025)
-    assert flooder.strikes > 100 and flooder.limited
+    assert flooder.strikes > 80 and flooder.limited  # ~145 refused, ~50 drained
     flooder.take(now=t0 + 100)  # a long pause: full bucket, episode over, strikes gone
     assert flooder.strikes == 0 and not flooder.limited
 
