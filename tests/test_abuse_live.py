@@ -203,7 +203,7 @@ def test_slow_reader_does_not_hurt_others(ctx: Ctx) -> None:
         sender.disconnect()
         slow.close()
     assert dropped, f"slow consumer not dropped after {len(times)} messages"
-    assert statistics.median(times) < 0.1 and max(times) < 2.0, (statistics.median(times), max(times))
+    assert statistics.median(times) < 0.2 and max(times) < 5.0, (statistics.median(times), max(times))
     assert wait_for(lambda: any(r["detail"].get("reason") for r in ctx.audit_rows("disconnect")), timeout=5)
     assert_healthy_with_client(ctx.server, ctx.user)
 
