@@ -31,6 +31,7 @@ DEFAULTS: dict = {
     "AUTH_FAILURE_LIMIT": [20, 60],
     "LOGIN_FAILURE_LIMIT_PER_USER": [10, 300],
     "SOCKET_MAX_MESSAGE_BYTES": 65536,
+    "SOCKET_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
     "SOCKET_MAX_CONNECTIONS_PER_USER": 10,
     "SOCKET_PING_INTERVAL": 25,
     "SOCKET_PING_TIMEOUT": 20,
@@ -130,6 +131,9 @@ def validate(cfg: dict) -> None:
         value = cfg[key]
         if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
             raise RuntimeError(f"{key} must be a pair of positive numbers")
+    for key in ("SOCKET_CONNECT_TIMEOUT", "SOCKET_MAX_MESSAGE_BYTES", "SOCKET_MAX_SEND_QUEUE"):
+        if not float(cfg[key]) > 0:
+            raise RuntimeError(f"{key} must be positive")
     origins = cfg["CORS_ALLOWED_ORIGINS"]
     if isinstance(origins, str):
         cfg["CORS_ALLOWED_ORIGINS"] = [origins]

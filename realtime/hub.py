@@ -112,14 +112,20 @@ class Hub:
             raise auth_error("token_expired")
         bucket = self._buckets.get(sid)
         if bucket is not None:
+            episode_open = bucket.limited
             retry = bucket.take()
             if retry:
-                self.audit.enqueue("rate_limited", user_id=info.user_id, sid=sid,
-                                   remote_addr=info.remote_addr, strikes=bucket.strikes)
-                if bucket.strikes >= self.abuse_disconnect * max(1, int(self.event_rate[1])):
-                    self.kick(sid, "rate_limited", event=None)
+                self._rate_limited(info, bucket, first=not episode_open)
                 raise RateLimited(retry)
         return info
+
+    def _rate_limited(self, info: SocketInfo, bucket: TokenBucket, *, first: bool) -> None:
+        """One audit row per episode; a kick (audited) once strikes reach SOCKET_ABUSE_DISCONNECT bursts."""
+        if first:
+            self.audit.enqueue("rate_limited", user_id=info.user_id, sid=info.sid,
+                               remote_addr=info.remote_addr, scope="event")
+        if bucket.strikes >= self.abuse_disconnect * max(1.0, float(self.event_rate[1])):
+            self.kick(info.sid, "rate_limited", event=None)
 
     # -- token lifecycle -------------------------------------------------------------------
     def refreshed(self, sid: str, ident: Identity) -> dict:

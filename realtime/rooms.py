@@ -14,6 +14,8 @@ from realtime.errors import Forbidden, InvalidPayload
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_TEXT = 2000
+# C0 controls except \t \n \r, DEL, and lone UTF-16 surrogates (not encodable as UTF-8).
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def room_name(payload: Any) -> str:
@@ -41,8 +43,9 @@ def message_text(payload: dict) -> str:
     text = payload.get("text")
     if not isinstance(text, str) or not 1 <= len(text) <= MAX_TEXT:
         raise InvalidPayload(f"`text` must be a string of 1-{MAX_TEXT} characters.")
-    if "\x00" in text:
-        raise InvalidPayload("`text` may not contain NUL characters.")
+    if _BAD_TEXT.search(text):
+        raise InvalidPayload("`text` may not contain NUL, control characters other than tab and "
+                             "newline, or unpaired surrogates.")
     return text
 
 

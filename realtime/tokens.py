@@ -67,7 +67,8 @@ def decode(token: object, settings: TokenSettings) -> tuple[dict, dict]:
     """Signature, pinned algorithm, expiry and required claims; returns (header, claims)."""
     if not isinstance(token, str) or not token:
         raise auth_error("auth_required")
-    if len(token) > settings.max_bytes:
+    # Refused before any decoding: a JWT is short ASCII (base64url and dots), never more.
+    if len(token) > settings.max_bytes or not token.isascii():
         raise auth_error("token_invalid")
     try:
         header = pyjwt.get_unverified_header(token)

@@ -76,4 +76,7 @@ def init_app(app: Flask, socketio: SocketIO | None = None, namespace: str = "/")
     state = core_state.init_app(app, sleep=socketio.sleep, spawn=socketio.start_background_task)
     state.hub.transport = SocketTransport(socketio, namespace)
     socketio.on_namespace(RealtimeNamespace(namespace))
+    from sockets import hardening
+
+    hardening.install(app, socketio, state)
     return socketio

@@ -152,7 +152,7 @@ class RealtimeNamespace(Namespace):
         return {"ok": True, "room": room, "members": get_state().registry.members(room)}
 
     def on_refresh(self, info, payload: Any) -> dict:
-        if not isinstance(payload, dict) or set(payload) != {"token"}:
+        if not isinstance(payload, dict) or set(payload) != {"token"} or not isinstance(payload["token"], str):
             raise InvalidPayload("Send {\"token\": \"<access token>\"}.")
         state = get_state()
         try:
