@@ -62,6 +62,10 @@ def socketio_options(app: Flask) -> dict:
     if cfg.get("SOCKETIO_MESSAGE_QUEUE"):
         opts["message_queue"] = cfg["SOCKETIO_MESSAGE_QUEUE"]
         opts["channel"] = cfg["SOCKETIO_CHANNEL"]
+    else:
+        # Flask-SocketIO keeps options across init_app calls: clear a queue an earlier app set.
+        opts["message_queue"] = None
+        opts["client_manager"] = None
     return opts
 
 
