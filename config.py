@@ -33,6 +33,7 @@ DEFAULTS: dict = {
     "SOCKET_MAX_MESSAGE_BYTES": 65536,
     "SOCKET_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
     "SOCKET_MAX_CONNECTIONS_PER_USER": 10,
+    "SOCKET_WEBSOCKET_COMPRESSION": False,
     "SOCKET_PING_INTERVAL": 25,
     "SOCKET_PING_TIMEOUT": 20,
     "TRUSTED_PROXIES": 0,

@@ -52,9 +52,8 @@ def socketio_options(app: Flask) -> dict:
         "max_http_buffer_size": int(cfg["SOCKET_MAX_MESSAGE_BYTES"]),
         "ping_interval": cfg["SOCKET_PING_INTERVAL"],
         "ping_timeout": cfg["SOCKET_PING_TIMEOUT"],
-        # Per-socket zlib contexts cost ~100 KiB each (pitfalls note); chat payloads are small.
+        # Chat payloads are small; WebSocket compression is SOCKET_WEBSOCKET_COMPRESSION (wsguard).
         "http_compression": False,
-        "websocket_compression": False,
         "manage_session": False,
         "logger": False,
         "engineio_logger": False,

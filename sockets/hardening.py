@@ -26,7 +26,7 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     cfg = app.config
     eio = socketio.server.eio
     handles = Hardening(
-        websocket_hardened=wsguard.install(eio),
+        websocket_hardened=wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"])),
         connect_timeout=timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"])),
         send_queue=backpressure.install(socketio, state.audit, state.registry, int(cfg["SOCKET_MAX_SEND_QUEUE"])),
     )

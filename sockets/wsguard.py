@@ -61,7 +61,7 @@ def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, off
     return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
 
 
-def hardened_class(base: type) -> type:
+def hardened_class(base: type, compression: bool = False) -> type:
     """A subclass of engine.io's eventlet WebSocketWSGI with the fixes above."""
     from eventlet.websocket import FailedConnectionError, RFC6455WebSocket
 
@@ -81,6 +81,13 @@ def hardened_class(base: type) -> type:
             super().__init__(handler, server)
             self.support_legacy_versions = False
 
+        def __call__(self, environ: dict, start_response: Any) -> Any:
+            if not compression:
+                # eventlet accepts any permessage-deflate offer and keeps two zlib contexts per
+                # socket (~100 KiB, the pitfalls note); with no offer seen, it negotiates none.
+                environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+            return super().__call__(environ, start_response)
+
         def _handle_hybi_request(self, environ: dict) -> Any:
             ws = super()._handle_hybi_request(environ)
             ws.Message = CappedMessage
@@ -91,12 +98,12 @@ def hardened_class(base: type) -> type:
     return HardenedWebSocketWSGI
 
 
-def install(eio: Any) -> bool:
+def install(eio: Any, compression: bool = False) -> bool:
     """Use the hardened WebSocket class on this engine.io server; False when not on eventlet."""
     if eio.async_mode != "eventlet":
         return False
     from engineio.async_drivers import eventlet as driver
 
     # A per-server copy: the driver's module-level dict stays untouched.
-    eio._async = {**eio._async, "websocket": hardened_class(driver.WebSocketWSGI)}
+    eio._async = {**eio._async, "websocket": hardened_class(driver.WebSocketWSGI, compression)}
     return True

@@ -121,3 +121,20 @@ def test_logout_kicks_within_a_second_and_spares_others(live_server, clients):
     assert theirs.client.connected and theirs.call("whoami")["ok"]
     late = clients()
     assert not late.connect(u["access"]) and late.connect_error["message"] == "token_revoked"
+
+
+def test_websocket_compression_is_not_negotiated(live_server):
+    """Each deflate context costs ~100 KiB per socket; SOCKET_WEBSOCKET_COMPRESSION is off by default."""
+    import base64
+    import os
+    import socket
+
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:{live_server.port}\r\n"
+               f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=5) as conn:
+        conn.sendall(request.encode())
+        head = conn.recv(4096).decode(errors="replace").split("\r\n\r\n")[0]
+    assert head.startswith("HTTP/1.1 101")
+    assert "sec-websocket-extensions" not in head.lower()
