@@ -132,7 +132,8 @@ def test_websocket_compression_is_not_negotiated(live_server):
     key = base64.b64encode(os.urandom(16)).decode()
     request = (f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:{live_server.port}\r\n"
                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
+               "Sec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
     with socket.create_connection(("127.0.0.1", live_server.port), timeout=5) as conn:
         conn.sendall(request.encode())
         head = conn.recv(4096).decode(errors="replace").split("\r\n\r\n")[0]
