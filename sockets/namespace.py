@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from flask import current_app, request
-from flask_socketio import Namespace
+from flask_socketio import ConnectionRefusedError, Namespace
 
 from extensions import db
 from realtime import rooms, tokens
@@ -65,8 +66,11 @@ class RealtimeNamespace(Namespace):
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
         finally:
             db.session.rollback()  # release the read transaction before the socket lives on
-        self.socketio.server.save_session(sid, {"identity": session["user"], "jti": ident.jti},
-                                          namespace=self.namespace)
+        # Also in the Socket.IO session, for apps that read it with `server.get_session(sid)`.
+        # (The Flask-SocketIO test client has no Engine.IO session to store it in.)
+        with contextlib.suppress(KeyError):
+            self.socketio.server.save_session(sid, {"identity": session["user"], "jti": ident.jti,
+                                                    "expires_at": ident.exp}, namespace=self.namespace)
         self.emit("session", session, room=sid)
 
     def on_disconnect(self, reason: Any = None) -> None:
