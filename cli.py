@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from extensions import db
 from models import AuditEvent, RevokedToken
@@ -42,6 +43,7 @@ def create_user_cmd(username: str, admin: bool, password_stdin: bool) -> None:
 
 
 @click.command("prune")
+@with_appcontext
 def prune_cmd() -> None:
     """Drop expired blocklist rows and audit rows older than AUDIT_RETENTION_DAYS."""
     now = datetime.now(UTC)
