@@ -1,8 +1,8 @@
 """A separate process that pings a live server with `whoami` every 20 ms and records ack times.
 
-Run as `python -m tests.loop_probe URL TOKEN STOP_FILE OUT_FILE`: it pings until STOP_FILE
-exists (at most 120 s), then writes [[sent_at, seconds], ...] to OUT_FILE as JSON. Being its own
-process keeps the load generator's GIL out of the measurement.
+Run as `python -m tests.loop_probe URL TOKEN STOP_FILE OUT_FILE`: it creates OUT_FILE.ready once
+connected, pings until STOP_FILE exists (at most 120 s), then writes [[sent_at, seconds], ...] to
+OUT_FILE as JSON. Being its own process keeps the load generator's GIL out of the measurement.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ def main(url: str, token: str, stop_file: str, out_file: str) -> None:
     """Ping until told to stop; write the ack times."""
     client = socketio.Client(reconnection=False)
     client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+    open(out_file + ".ready", "w").close()
     samples: list[list[float]] = []
     deadline = time.monotonic() + 120
     try:

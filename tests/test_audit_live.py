@@ -251,42 +251,56 @@ def test_quit_with_open_sockets_records_their_disconnect(tmp_path):
 
 
 def test_writing_10000_rows_never_pauses_the_event_loop(server, tmp_path, capsys):
+    """10,000 rows wait in memory behind a locked database, then the writer catches up.
+
+    A separate process pings `whoami` every 20 ms throughout; the bound applies while the rows are
+    written. The figures for the burst that made them (the server saturated by the load
+    generator on the same cores) are reported too.
+    """
     u = server.register()
     stop_file, out_file = tmp_path / "stop", tmp_path / "probe.json"
     probe = subprocess.Popen([sys.executable, "-m", "tests.loop_probe", server.url, u["access"],
                               str(stop_file), str(out_file)], cwd=ROOT)
     spammers = [connect(server, u["access"]) for _ in range(4)]
     sids = {sid_of(c) for c in spammers}
+    expected = Counter({"connect": 4, "join": 5000, "leave": 5000})
+    lock = sqlite3.connect(server.workdir / "live.sqlite", timeout=10, isolation_level=None)
     try:
+        assert wait_for(lambda: kinds_for(server, sids)["connect"] == 4, timeout=10)
+        assert wait_for(Path(str(out_file) + ".ready").exists, timeout=20)
         time.sleep(1.0)  # the probe's idle baseline
-        start_t = time.time()
+        lock.execute("BEGIN EXCLUSIVE")
+        burst_t = time.time()
         run_all(4, lambda i: spam(spammers[i], pairs=1250, window=10), timeout=90)
-        sent_t = time.time()
-        ok = wait_for(lambda: Counter(kinds_for(server, sids)) == Counter(
-            {"connect": 4, "join": 5000, "leave": 5000}), timeout=30)
+        release_t = time.time()
+        assert sum(kinds_for(server, sids).values()) == 4  # every row still waits in memory
+        lock.execute("ROLLBACK")
+        ok = wait_for(lambda: kinds_for(server, sids) == expected, timeout=30, interval=0.005)
         written_t = time.time()
         time.sleep(0.3)
     finally:
+        lock.close()
         stop_file.touch()
         probe.wait(15)
         for c in spammers:
             c.close()
     assert ok, kinds_for(server, sids)
     samples = json.loads(out_file.read_text())
-    idle = [rtt for at, rtt in samples if at < start_t]
-    loaded = [rtt for at, rtt in samples if start_t <= at <= written_t]
-    assert len(idle) >= 10 and len(loaded) >= 50
-    worst = max(loaded)
-    report = (f"event-loop probe: {len(loaded)} whoami acks while 10,000 audit rows were made and written "
-              f"(sent in {sent_t - start_t:.2f} s, all in the database after {written_t - start_t:.2f} s): "
-              f"median {statistics.median(loaded) * 1000:.1f} ms, p99 {percentile(loaded, 99) * 1000:.1f} ms, "
-              f"max {worst * 1000:.1f} ms; idle median {statistics.median(idle) * 1000:.1f} ms, "
-              f"max {max(idle) * 1000:.1f} ms")
+    phases = {"idle": [r for at, r in samples if at < burst_t],
+              "burst": [r for at, r in samples if burst_t <= at < release_t],
+              "writing": [r for at, r in samples if release_t <= at <= written_t]}
+    assert len(phases["idle"]) >= 10 and len(phases["burst"]) >= 20 and len(phases["writing"]) >= 3, \
+        {k: len(v) for k, v in phases.items()}
+    report = "event-loop probe (whoami ack time, ms): " + "; ".join(
+        f"{name} n={len(v)} median {statistics.median(v) * 1000:.1f} p99 {percentile(v, 99) * 1000:.1f} "
+        f"max {max(v) * 1000:.1f}" for name, v in phases.items())
+    report += (f"; burst of 10,000 audited events took {release_t - burst_t:.2f} s, "
+               f"the writer caught up {written_t - release_t:.2f} s after the database came back")
     with capsys.disabled():
         print("\n" + report)
     (ROOT / ".run").mkdir(exist_ok=True)
     (ROOT / ".run" / "audit-loop-probe.txt").write_text(report + "\n")
-    assert worst < 0.25, report
+    assert max(phases["writing"]) < 0.25, report
 
 
 def percentile(values: list[float], pct: float) -> float:
