@@ -245,6 +245,8 @@ class AuditLog:
                 if values:
                     conn.execute(sa.insert(self.table), values)
                 return len(values)
+            if engine_returns(self.engine):
+                return len(conn.execute(stmt.returning(self.table.c.uid), values).all())
             result = conn.execute(stmt, values)
         count = result.rowcount
         return count if isinstance(count, int) and count >= 0 else len(rows)
@@ -345,6 +347,11 @@ def _sqlite_insert(path: str, table: str, rows: list[dict]) -> int:
             return cur.rowcount
     finally:
         conn.close()
+
+
+def engine_returns(engine: sa.Engine) -> bool:
+    """True when the dialect can report which rows an executemany INSERT ... RETURNING inserted."""
+    return engine.dialect.name == "postgresql" and bool(getattr(engine.dialect, "use_insertmanyvalues", False))
 
 
 def _insert_ignore(engine: sa.Engine, table: sa.Table) -> Any:
