@@ -56,8 +56,15 @@ def db_rows(server: LiveServer) -> list[dict]:
 
 
 def kinds_for(server: LiveServer, sids: set[str]) -> Counter:
-    """How many rows of each kind belong to these sids."""
-    return Counter(r["kind"] for r in db_rows(server) if r["sid"] in sids)
+    """How many rows of each kind belong to these sids (one cheap query: tests poll it)."""
+    conn = sqlite3.connect(server.workdir / "live.sqlite", timeout=10)
+    try:
+        conn.execute("CREATE TEMP TABLE want (sid TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO want VALUES (?)", [(s,) for s in sids])
+        return Counter(dict(conn.execute(
+            "SELECT kind, count(*) FROM audit_events WHERE sid IN (SELECT sid FROM want) GROUP BY kind")))
+    finally:
+        conn.close()
 
 
 def connect(server: LiveServer, token: str) -> Recorder:
@@ -144,7 +151,7 @@ def test_200_concurrent_clients_leave_every_row(server):
 
 
 def burst(server: LiveServer, token: str, n: int, stop: threading.Event, kinds: tuple[str, ...],
-          deadline: float) -> tuple[set[str], Counter]:
+          deadline: float, closing: bool = False) -> tuple[set[str], Counter]:
     """n clients repeat join/leave (and message) until stop is set; returns sids and acked events."""
     acked: Counter = Counter()
     lock = threading.Lock()
@@ -160,6 +167,8 @@ def burst(server: LiveServer, token: str, n: int, stop: threading.Event, kinds: 
                         ack = c.call(event, data, timeout=15)
                     except Exception:  # the server went away mid-call: that event is not acked
                         return sid_of(c)
+                    if not ack["ok"] and ack["error"]["code"] == "auth_required" and closing:
+                        return sid_of(c)  # the server is ending this socket (shutdown)
                     assert ack["ok"], ack
                     with lock:
                         acked[event] += 1
@@ -200,31 +209,36 @@ def test_a_locked_database_loses_no_row(server):
 
 
 def test_sigterm_during_a_burst_loses_no_row(tmp_path):
-    # The writer sleeps 60 s between batches here, so only the shutdown flush can save the burst.
+    # The writer sleeps 60 s between batches here, so only the shutdown path can save the burst.
+    # The clients never leave by themselves: the worker must end their sockets and close the audit
+    # log before gunicorn's graceful timeout (10 s here) ends in a SIGKILL with rows in memory.
     first = start(tmp_path, FLASK_AUDIT_FLUSH_INTERVAL="60")
     u = first.register()
-    stop = threading.Event()
-    stopper: list[threading.Thread] = []
-    counted: Counter = Counter()
+    stopped: dict[str, float] = {}
 
     def sigterm_soon() -> None:
         time.sleep(1.0)
-        t = threading.Thread(target=first.stop)  # SIGTERM, then wait: sockets still send meanwhile
-        t.start()
-        stopper.append(t)
-        time.sleep(0.7)
-        stop.set()
+        t0 = time.time()
+        first.stop()
+        stopped["seconds"] = time.time() - t0
 
-    threading.Thread(target=sigterm_soon).start()
-    sids, acked = burst(first, u["access"], 10, stop, ("join", "message", "leave"), deadline=time.time() + 20)
-    assert wait_for(lambda: bool(stopper), 5)
-    stopper[0].join(40)
+    stopper = threading.Thread(target=sigterm_soon)
+    stopper.start()
+    sids, acked = burst(first, u["access"], 10, threading.Event(), ("join", "message", "leave"),
+                        deadline=time.time() + 20, closing=True)
+    stopper.join(40)
     assert first.proc.returncode == 0 and acked["message"] > 20
-    counted.update(acked)
+    assert stopped["seconds"] < 15, stopped  # the graceful timeout is 10 s
     second = start(tmp_path, migrate=False)
     try:
-        expected = Counter({"connect": 10, "disconnect": 10, **counted})
-        assert wait_for(lambda: kinds_for(second, sids) == expected, timeout=20), (kinds_for(second, sids), expected)
+        expected = Counter({"connect": 10, "disconnect": 10, **acked})
+        got = kinds_for(second, sids)
+        # An event whose ack was lost with the connection may be recorded without being counted.
+        assert all(got[k] == n for k, n in expected.items() if k in ("connect", "disconnect")), (got, expected)
+        assert all(acked[k] <= got[k] <= acked[k] + 10 for k in acked), (got, expected)
+        reasons = {json.loads(r["detail"])["reason"] for r in db_rows(second)
+                   if r["sid"] in sids and r["kind"] == "disconnect"}
+        assert reasons == {"server_shutdown"}
     finally:
         second.stop()
 
