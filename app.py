@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
 import sockets
-from blueprints import audit, auth, health, pages
+from blueprints import audit, auth, health, metrics, pages
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
 from realtime import dbwrite
@@ -33,6 +33,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app.register_blueprint(audit.bp, url_prefix="/api/audit")
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(metrics.bp)
     register_error_handlers(app)
     _cors(app)
     from cli import register_cli

@@ -15,6 +15,7 @@ from realtime.audit import AuditLog
 from realtime.errors import RateLimited, auth_error
 from realtime.expiry import ExpiryScheduler
 from realtime.limits import FailureCounter, TokenBucket
+from realtime.metrics import NULL_METRICS
 from realtime.registry import PresenceChange, Registry, SocketInfo
 from realtime.tokens import Identity
 
@@ -49,6 +50,8 @@ class LocalBus:
 class Hub:
     """Connection lifecycle shared by the socket namespace and the REST blueprints."""
 
+    metrics = NULL_METRICS  # realtime.metrics.install() sets the app's counters
+
     def __init__(self, *, registry: Registry, audit: AuditLog, bus: Any,
                  sleep: Callable[[float], None], spawn: Callable[..., object],
                  max_per_user: int, event_rate: tuple[float, float], abuse_disconnect: int,
@@ -77,6 +80,7 @@ class Hub:
         """Count and audit a refused connect."""
         if code not in ("rate_limited", "too_many_connections", "origin_forbidden"):
             self.auth_failures.hit(remote_addr or "?")
+        self.metrics.refused(code)
         self.audit.enqueue("connect_refused", user_id=user_id, sid=sid, remote_addr=remote_addr, code=code)
 
     def admit(self, sid: str, ident: Identity, remote_addr: str | None) -> dict:
@@ -86,6 +90,7 @@ class Hub:
         self.registry.add(info, self.max_per_user)
         self._buckets[sid] = TokenBucket(*self.event_rate)
         self.expiry.schedule(sid, ident.exp)
+        self.metrics.connected()
         self.audit.enqueue("connect", user_id=ident.user_id, sid=sid, remote_addr=remote_addr)
         return {"user": ident.public(), "sid": sid, "expires_at": ident.exp}
 
@@ -96,6 +101,7 @@ class Hub:
         info, changes = self.registry.remove(sid)
         if info is None:
             return
+        self.metrics.disconnected()
         self.publish_presence(changes)
         self.audit.enqueue("disconnect", user_id=info.user_id, sid=sid, remote_addr=info.remote_addr,
                            reason=reason, seconds=round(time.time() - info.connected_at, 3))

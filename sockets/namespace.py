@@ -84,6 +84,7 @@ class RealtimeNamespace(Namespace):
     def _dispatch(self, *data: Any) -> dict:
         event = request.event["message"]
         hub = get_state().hub
+        hub.metrics.event(event)
         try:
             info = hub.guard(request.sid)
             if event not in EVENTS:
