@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import LiveServer
 from tests.sio import Recorder
-
-
-@pytest.fixture
-def clients(live_server):
-    made: list[Recorder] = []
-
-    def make(url: str | None = None) -> Recorder:
-        r = Recorder(url or live_server.url)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
 
 
 def test_three_clients_broadcast_and_presence_through_expiry(live_server, clients):

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app import create_app
 from extensions import db
+from tests.conftest import built_app
 
 
 def _pem_pair() -> tuple[bytes, bytes]:
@@ -41,22 +41,9 @@ def keys(tmp_path_factory) -> dict:
 @pytest.fixture
 def rs_app(tmp_path: Path, keys: dict):
     """An app signing with RS256."""
-    application = create_app({
-        "TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'rs.sqlite'}",
-        "SECRET_KEY": "s" * 40, "JWT_ALGORITHM": "RS256", "SOCKETIO_ASYNC_MODE": "threading",
-        "JWT_PRIVATE_KEY_FILE": keys["server"]["private_file"],
-        "JWT_PUBLIC_KEY_FILE": keys["server"]["public_file"],
-        "AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl"),
-    })
-    with application.app_context():
-        db.create_all()
-    yield application
-    state = application.extensions["realtime"]
-    state.audit.close()
-    state.hub.close()
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with built_app(tmp_path, JWT_ALGORITHM="RS256", JWT_PRIVATE_KEY_FILE=keys["server"]["private_file"],
+                   JWT_PUBLIC_KEY_FILE=keys["server"]["public_file"]) as application:
+        yield application
 
 
 def _user(client) -> dict:

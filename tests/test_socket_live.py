@@ -7,22 +7,6 @@ import time
 import pytest
 import requests
 
-from tests.sio import Recorder
-
-
-@pytest.fixture
-def clients(live_server):
-    made: list[Recorder] = []
-
-    def make() -> Recorder:
-        r = Recorder(live_server.url)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
-
 
 def test_connect_session_whoami(live_server, clients):
     u = live_server.register()
