@@ -34,8 +34,11 @@ async function refusal(auth) {
 async function expiry() {
   const s = connect({ token: cfg.short });
   await once(s, "session");
-  const [expired] = await once(s, "auth_expired", 8000);
-  const [reason] = await once(s, "disconnect");
+  // Both listeners first: the two packets can arrive in one read and fire in the same tick.
+  const expiredP = once(s, "auth_expired", 8000);
+  const gone = once(s, "disconnect", 8000);
+  const [expired] = await expiredP;
+  const [reason] = await gone;
   // The client decides to reconnect (a server disconnect is not retried by socket.io itself).
   s.auth = { token: cfg.fresh };
   s.connect();
