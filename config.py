@@ -47,6 +47,10 @@ DEFAULTS: dict = {
     "HISTORY_LIMIT": 50,
     "HISTORY_MAX": 500,
     "REGISTRY_HEARTBEAT_TTL": 15,
+    # realtime/gctune.py: freeze the heap this often (0: leave the collector alone) and run a
+    # full collection this often.
+    "GC_FREEZE_INTERVAL": 1.0,
+    "GC_COLLECT_INTERVAL": 60.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SQLALCHEMY_ENGINE_OPTIONS": {},
 }

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from realtime.audit import AuditLog
 from realtime.errors import RateLimited, auth_error
 from realtime.expiry import ExpiryScheduler
+from realtime.gctune import GcTuner
 from realtime.limits import FailureCounter, TokenBucket
 from realtime.metrics import NULL_METRICS
 from realtime.registry import PresenceChange, Registry, SocketInfo
@@ -67,6 +68,7 @@ class Hub:
         self._buckets: dict[str, TokenBucket] = {}
         self.bus.handler = self._on_bus
         self.counters: dict[str, int] = {}
+        self.gc_tuner: GcTuner | None = None
 
     # -- admission --------------------------------------------------------------------------
     def check_address(self, remote_addr: str | None) -> None:
@@ -88,6 +90,8 @@ class Hub:
         info = SocketInfo(sid=sid, user_id=ident.user_id, username=ident.username, jti=ident.jti,
                           exp=ident.exp, remote_addr=remote_addr)
         self.registry.add(info, self.max_per_user)
+        if self.gc_tuner is not None:
+            self.gc_tuner.start()  # only a serving process with sockets needs it
         self._buckets[sid] = TokenBucket(*self.event_rate)
         self.expiry.schedule(sid, ident.exp)
         self.metrics.connected()
@@ -187,5 +191,7 @@ class Hub:
     def close(self) -> None:
         """Stop background work (tests, shutdown)."""
         self.expiry.stop()
+        if self.gc_tuner is not None:
+            self.gc_tuner.stop()
         self.bus.close()
         self.registry.close()

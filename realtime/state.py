@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from extensions import db
 from models import AuditEvent
 from realtime.audit import AuditLog
+from realtime.gctune import GcTuner
 from realtime.hub import Hub, LocalBus
 from realtime.limits import FailureCounter
 from realtime.registry import MemoryRegistry, Registry
@@ -33,6 +34,8 @@ class State:
         """Run background work with the socket layer's async primitives (before any has started)."""
         self.audit.bind_runtime(sleep, spawn)
         self.hub.expiry.bind_runtime(sleep, spawn)
+        if self.hub.gc_tuner is not None:
+            self.hub.gc_tuner.bind_runtime(sleep, spawn)
 
 
 def _thread_spawn(fn: Callable, *args: Any) -> threading.Thread:
@@ -67,6 +70,8 @@ def init_app(app: Flask, *, sleep: Callable[[float], None] | None = None,
               abuse_disconnect=int(cfg["SOCKET_ABUSE_DISCONNECT"]),
               auth_failures=auth_failures, leeway=float(cfg["JWT_DECODE_LEEWAY"]))
     registry.on_presence = hub.publish_presence  # presence changes found in the background
+    hub.gc_tuner = GcTuner(float(cfg["GC_FREEZE_INTERVAL"]), float(cfg["GC_COLLECT_INTERVAL"]),
+                           sleep=sleep, spawn=spawn)
     state = State(tokens=TokenSettings.from_config(cfg), audit=audit, registry=registry, hub=hub,
                   login_failures=login_failures)
     app.extensions["realtime"] = state

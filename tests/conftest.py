@@ -40,6 +40,7 @@ def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
         "AUDIT_FLUSH_INTERVAL": 0.05,
         # A cheap hash keeps the suite fast; the scrypt default is tested on the live server.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "GC_FREEZE_INTERVAL": 0,  # the test process's collector stays untouched (test_gctune tests it)
         **overrides,
     })
     with application.app_context():
