@@ -38,6 +38,10 @@ test: dev-deps sysdeps vendor
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
 	.venv/bin/python -m pytest
 
+# Two gunicorn processes on Redis and PostgreSQL behind nginx (docs/scaling.md).
+run-cluster: deps vendor sysdeps
+	bash scripts/cluster.sh
+
 lint: dev-deps
 	.venv/bin/ruff check .
 

@@ -10,9 +10,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
 import sockets
-from blueprints import audit, auth, health, pages
+from blueprints import audit, auth, health, metrics, pages
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
+from realtime import dbwrite
 
 
 def create_app(config_overrides: dict | None = None) -> Flask:
@@ -32,6 +33,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app.register_blueprint(audit.bp, url_prefix="/api/audit")
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(metrics.bp)
     register_error_handlers(app)
     _cors(app)
     from cli import register_cli
@@ -63,7 +65,7 @@ def _sqlite_pragmas(app: Flask) -> None:
     def _on_connect(dbapi_conn, _record) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=5000")
+        cur.execute(f"PRAGMA busy_timeout={dbwrite.SQLITE_BUSY_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from extensions import db
 from models import AuditEvent, RevokedToken
@@ -23,6 +24,7 @@ def register_cli(app: Flask) -> None:
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Make the user an admin.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
 def create_user_cmd(username: str, admin: bool, password_stdin: bool) -> None:
     """Create a user (the password is prompted, or read from standard input)."""
     from blueprints.auth import create_user, validate_credentials
@@ -35,13 +37,13 @@ def create_user_cmd(username: str, admin: bool, password_stdin: bool) -> None:
     try:
         validate_credentials({"username": username, "password": password})
         user = create_user(username, password, is_admin=admin)
-        db.session.commit()
     except AppError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from None
     click.echo(f"created user {user.username} (id {user.id}{', admin' if admin else ''})")
 
 
 @click.command("prune")
+@with_appcontext
 def prune_cmd() -> None:
     """Drop expired blocklist rows and audit rows older than AUDIT_RETENTION_DAYS."""
     now = datetime.now(UTC)

@@ -31,7 +31,9 @@ DEFAULTS: dict = {
     "AUTH_FAILURE_LIMIT": [20, 60],
     "LOGIN_FAILURE_LIMIT_PER_USER": [10, 300],
     "SOCKET_MAX_MESSAGE_BYTES": 65536,
+    "SOCKET_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
     "SOCKET_MAX_CONNECTIONS_PER_USER": 10,
+    "SOCKET_WEBSOCKET_COMPRESSION": False,
     "SOCKET_PING_INTERVAL": 25,
     "SOCKET_PING_TIMEOUT": 20,
     "TRUSTED_PROXIES": 0,
@@ -41,9 +43,14 @@ DEFAULTS: dict = {
     "AUDIT_FLUSH_INTERVAL": 0.2,
     "AUDIT_MEMORY_LIMIT": 50000,
     "AUDIT_SPILL_FILE": None,
+    "PASSWORD_HASH_METHOD": "scrypt",
     "HISTORY_LIMIT": 50,
     "HISTORY_MAX": 500,
     "REGISTRY_HEARTBEAT_TTL": 15,
+    # realtime/gctune.py: freeze the heap this often (0: leave the collector alone) and run a
+    # full collection this often.
+    "GC_FREEZE_INTERVAL": 1.0,
+    "GC_COLLECT_INTERVAL": 60.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SQLALCHEMY_ENGINE_OPTIONS": {},
 }
@@ -69,6 +76,15 @@ def load_secret(instance: Path, name: str) -> str:
     return data[name]
 
 
+def apply_defaults(app: Flask) -> None:
+    """Fill every missing key with its default (for apps that reuse a blueprint or the namespace)."""
+    for key, value in DEFAULTS.items():
+        if app.config.get(key) is None:
+            app.config[key] = value
+    if app.config["AUDIT_SPILL_FILE"] is None:
+        app.config["AUDIT_SPILL_FILE"] = str(Path(app.instance_path) / "audit-spill.jsonl")
+
+
 def configure(app: Flask, overrides: dict | None) -> None:
     """Defaults, then FLASK_* environment variables, then the test mapping; then validate."""
     for key, value in DEFAULTS.items():
@@ -83,9 +99,22 @@ def configure(app: Flask, overrides: dict | None) -> None:
         if not app.config.get(key):
             app.config[key] = load_secret(instance, key)
     _load_key_files(app)
+    _engine_defaults(app.config)
     validate(app.config)
-    if app.config["AUDIT_SPILL_FILE"] is None:
-        app.config["AUDIT_SPILL_FILE"] = str(instance / "audit-spill.jsonl")
+    apply_defaults(app)
+
+
+# Server databases (PostgreSQL): each greenlet running a handler or REST request holds one pooled
+# connection while it works, and the audit writer one more; see docs/scaling.md for the sizing.
+SERVER_DB_POOL = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10, "pool_pre_ping": True,
+                  "pool_recycle": 1800}
+
+
+def _engine_defaults(cfg: dict) -> None:
+    """Pool defaults for a server database unless SQLALCHEMY_ENGINE_OPTIONS names its own."""
+    if str(cfg["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite") or cfg["SQLALCHEMY_ENGINE_OPTIONS"]:
+        return
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = dict(SERVER_DB_POOL)
 
 
 def _load_key_files(app: Flask) -> None:
@@ -107,6 +136,9 @@ def validate(cfg: dict) -> None:
         value = cfg[key]
         if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
             raise RuntimeError(f"{key} must be a pair of positive numbers")
+    for key in ("SOCKET_CONNECT_TIMEOUT", "SOCKET_MAX_MESSAGE_BYTES", "SOCKET_MAX_SEND_QUEUE"):
+        if not float(cfg[key]) > 0:
+            raise RuntimeError(f"{key} must be positive")
     origins = cfg["CORS_ALLOWED_ORIGINS"]
     if isinstance(origins, str):
         cfg["CORS_ALLOWED_ORIGINS"] = [origins]

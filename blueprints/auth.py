@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from blueprints.common import error_body, json_object, remote_addr, token_required
 from extensions import db, jwt
 from models import User
-from realtime import tokens
+from realtime import dbwrite, tokens
 from realtime.errors import Conflict, InvalidPayload, RateLimited, auth_error
 from realtime.green import run_blocking
 from realtime.state import get_state
@@ -39,17 +39,26 @@ def validate_credentials(data: dict) -> tuple[str, str]:
 
 
 def hash_password(password: str) -> str:
-    """A salted scrypt hash, computed off the event loop."""
-    return run_blocking(generate_password_hash, password)
+    """A salted hash (scrypt by default, `PASSWORD_HASH_METHOD`), computed off the event loop."""
+    return run_blocking(generate_password_hash, password, current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def create_user(username: str, password: str, *, is_admin: bool = False) -> User:
-    """Add a user (the caller commits); Conflict when the name is taken."""
-    if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:
-        raise Conflict()
-    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
-    db.session.add(user)
-    return user
+    """Add and commit a user; Conflict when the name is taken."""
+    password_hash = hash_password(password)
+
+    def unit() -> User:
+        if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:
+            raise Conflict()
+        user = User(username=username, password_hash=password_hash, is_admin=is_admin)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    try:
+        return dbwrite.write(unit)
+    except sa.exc.IntegrityError:  # lost a race for the same name
+        raise Conflict() from None
 
 
 def issue_tokens(user: User) -> dict:
@@ -68,13 +77,7 @@ def _access_lifetime() -> int:
 @bp.post("/register")
 def register():
     username, password = validate_credentials(json_object({"username", "password"}, {"username", "password"}))
-    user = create_user(username, password)
-    try:
-        db.session.commit()
-    except sa.exc.IntegrityError:  # lost a race for the same name
-        db.session.rollback()
-        raise Conflict() from None
-    return jsonify(user.to_public()), 201
+    return jsonify(create_user(username, password).to_public()), 201
 
 
 @bp.post("/login")
@@ -118,16 +121,19 @@ def logout():
     if not isinstance(everywhere, bool):
         raise InvalidPayload("`everywhere` must be a boolean.")
     state, ident = get_state(), g.identity
-    revoked = {ident.jti}
-    user = db.session.get(User, int(ident.user_id))
-    if everywhere:
-        revoked |= state.registry.user_jtis(ident.user_id)
-        # Tokens we never saw (other refresh tokens) die too: anything issued before now.
-        user.tokens_valid_after = int(time.time())
+    revoked = {ident.jti} | (state.registry.user_jtis(ident.user_id) if everywhere else set())
     far = int(time.time()) + int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
-    for jti in revoked:
-        tokens.revoke(jti, user.id, ident.exp if jti == ident.jti else far)
-    db.session.commit()
+
+    def unit() -> None:
+        user = db.session.get(User, int(ident.user_id))
+        if everywhere:
+            # Tokens we never saw (other refresh tokens) die too: anything issued before now.
+            user.tokens_valid_after = int(time.time())
+        for jti in revoked:
+            tokens.revoke(jti, user.id, ident.exp if jti == ident.jti else far)
+        db.session.commit()
+
+    dbwrite.write(unit)
     # Committed first, so a kicked client that reconnects with the same token is refused.
     state.hub.revoke(jtis=sorted(revoked), user_id=ident.user_id if everywhere else None)
     state.audit.enqueue("logout", user_id=ident.user_id, remote_addr=remote_addr(),
@@ -178,6 +184,9 @@ def init_app(app: Flask, url_prefix: str = "/api/auth") -> None:
     """Mount the auth API on an app whose db and jwt are bound."""
     from flask_jwt_extended.exceptions import WrongTokenError
 
+    from realtime import state
+
+    state.init_app(app)
     app.register_blueprint(bp, url_prefix=url_prefix)
     # flask-jwt-extended maps a wrong token type to its generic invalid-token answer.
     app.register_error_handler(WrongTokenError, lambda e: error_body(

@@ -31,6 +31,10 @@ class ExpiryScheduler:
         self._started = False
         self.running = False
 
+    def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
+        """Use these async primitives for the scheduler task."""
+        self._sleep, self._spawn = sleep, spawn
+
     def schedule(self, sid: str, exp: float) -> None:
         """Expire sid at exp (Unix seconds), replacing any earlier deadline."""
         deadline = exp + self._leeway

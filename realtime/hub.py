@@ -14,7 +14,9 @@ from typing import Any, Protocol
 from realtime.audit import AuditLog
 from realtime.errors import RateLimited, auth_error
 from realtime.expiry import ExpiryScheduler
+from realtime.gctune import GcTuner
 from realtime.limits import FailureCounter, TokenBucket
+from realtime.metrics import NULL_METRICS
 from realtime.registry import PresenceChange, Registry, SocketInfo
 from realtime.tokens import Identity
 
@@ -25,6 +27,7 @@ class Transport(Protocol):
     """What the hub needs from the socket layer."""
 
     def emit(self, event: str, data: Any, to: str) -> None: ...
+    def broadcast(self, event: str, data: Any, room: str) -> None: ...
     def disconnect(self, sid: str) -> None: ...
     def enter_room(self, sid: str, room: str) -> None: ...
     def leave_room(self, sid: str, room: str) -> None: ...
@@ -48,6 +51,8 @@ class LocalBus:
 class Hub:
     """Connection lifecycle shared by the socket namespace and the REST blueprints."""
 
+    metrics = NULL_METRICS  # realtime.metrics.install() sets the app's counters
+
     def __init__(self, *, registry: Registry, audit: AuditLog, bus: Any,
                  sleep: Callable[[float], None], spawn: Callable[..., object],
                  max_per_user: int, event_rate: tuple[float, float], abuse_disconnect: int,
@@ -63,6 +68,7 @@ class Hub:
         self._buckets: dict[str, TokenBucket] = {}
         self.bus.handler = self._on_bus
         self.counters: dict[str, int] = {}
+        self.gc_tuner: GcTuner | None = None
 
     # -- admission --------------------------------------------------------------------------
     def check_address(self, remote_addr: str | None) -> None:
@@ -76,6 +82,7 @@ class Hub:
         """Count and audit a refused connect."""
         if code not in ("rate_limited", "too_many_connections", "origin_forbidden"):
             self.auth_failures.hit(remote_addr or "?")
+        self.metrics.refused(code)
         self.audit.enqueue("connect_refused", user_id=user_id, sid=sid, remote_addr=remote_addr, code=code)
 
     def admit(self, sid: str, ident: Identity, remote_addr: str | None) -> dict:
@@ -83,8 +90,11 @@ class Hub:
         info = SocketInfo(sid=sid, user_id=ident.user_id, username=ident.username, jti=ident.jti,
                           exp=ident.exp, remote_addr=remote_addr)
         self.registry.add(info, self.max_per_user)
+        if self.gc_tuner is not None:
+            self.gc_tuner.start()  # only a serving process with sockets needs it
         self._buckets[sid] = TokenBucket(*self.event_rate)
         self.expiry.schedule(sid, ident.exp)
+        self.metrics.connected()
         self.audit.enqueue("connect", user_id=ident.user_id, sid=sid, remote_addr=remote_addr)
         return {"user": ident.public(), "sid": sid, "expires_at": ident.exp}
 
@@ -95,6 +105,7 @@ class Hub:
         info, changes = self.registry.remove(sid)
         if info is None:
             return
+        self.metrics.disconnected()
         self.publish_presence(changes)
         self.audit.enqueue("disconnect", user_id=info.user_id, sid=sid, remote_addr=info.remote_addr,
                            reason=reason, seconds=round(time.time() - info.connected_at, 3))
@@ -111,14 +122,20 @@ class Hub:
             raise auth_error("token_expired")
         bucket = self._buckets.get(sid)
         if bucket is not None:
+            episode_open = bucket.limited
             retry = bucket.take()
             if retry:
-                self.audit.enqueue("rate_limited", user_id=info.user_id, sid=sid,
-                                   remote_addr=info.remote_addr, strikes=bucket.strikes)
-                if bucket.strikes >= self.abuse_disconnect * max(1, int(self.event_rate[1])):
-                    self.kick(sid, "rate_limited", event=None)
+                self._rate_limited(info, bucket, first=not episode_open)
                 raise RateLimited(retry)
         return info
+
+    def _rate_limited(self, info: SocketInfo, bucket: TokenBucket, *, first: bool) -> None:
+        """One audit row per episode; a kick (audited) once strikes reach SOCKET_ABUSE_DISCONNECT bursts."""
+        if first:
+            self.audit.enqueue("rate_limited", user_id=info.user_id, sid=info.sid,
+                               remote_addr=info.remote_addr, scope="event")
+        if bucket.strikes >= self.abuse_disconnect * max(1.0, float(self.event_rate[1])):
+            self.kick(info.sid, "rate_limited", event=None)
 
     # -- token lifecycle -------------------------------------------------------------------
     def refreshed(self, sid: str, ident: Identity) -> dict:
@@ -169,10 +186,12 @@ class Hub:
         if self.transport is None:
             return
         for change in changes:
-            self.transport.emit("presence", {"room": change.room, "members": change.members}, change.room)
+            self.transport.broadcast("presence", {"room": change.room, "members": change.members}, change.room)
 
     def close(self) -> None:
         """Stop background work (tests, shutdown)."""
         self.expiry.stop()
+        if self.gc_tuner is not None:
+            self.gc_tuner.stop()
         self.bus.close()
         self.registry.close()

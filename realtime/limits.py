@@ -7,25 +7,35 @@ import time
 
 
 class TokenBucket:
-    """Refills `rate` tokens a second up to `burst`; each event takes one."""
+    """Refills `rate` tokens a second up to `burst`; each event takes one.
 
-    __slots__ = ("rate", "burst", "tokens", "stamp", "strikes")
+    `strikes` measures sustained abuse: each refused event adds one, and strikes drain at
+    `rate` a second (the refill rate). A client that honours `retry_after` never builds them
+    up; one that keeps sending k times faster than allowed gains about (k - 1) * rate a second.
+    """
+
+    __slots__ = ("rate", "burst", "tokens", "stamp", "strikes", "limited")
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate, self.burst = float(rate), float(burst)
         self.tokens, self.stamp = float(burst), time.monotonic()
-        self.strikes = 0
+        self.strikes = 0.0
+        self.limited = False  # inside a rate-limit episode: from a refusal until the bucket is full again
 
     def take(self, now: float | None = None) -> float:
         """Take a token: 0.0 when allowed, else the seconds until one is available."""
         now = time.monotonic() if now is None else now
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        elapsed = max(0.0, now - self.stamp)
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.strikes = max(0.0, self.strikes - elapsed * self.rate)
         self.stamp = now
+        if self.tokens >= self.burst:
+            self.limited = False
         if self.tokens >= 1.0:
             self.tokens -= 1.0
-            self.strikes = 0
             return 0.0
-        self.strikes += 1
+        self.strikes += 1.0
+        self.limited = True
         return (1.0 - self.tokens) / self.rate
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from realtime.errors import TooManyConnections
@@ -42,6 +43,8 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.local: dict[str, SocketInfo] = {}
+        # Called with presence changes a backend finds on its own (a swept dead process).
+        self.on_presence: Callable[[list[PresenceChange]], None] | None = None
 
     # -- local records (always in-process) -------------------------------------------------
     def get(self, sid: str) -> SocketInfo | None:

@@ -9,10 +9,13 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Message
+from realtime import dbwrite
 from realtime.errors import Forbidden, InvalidPayload
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_TEXT = 2000
+# C0 controls except \t \n \r, DEL, and lone UTF-16 surrogates (not encodable as UTF-8).
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def room_name(payload: Any) -> str:
@@ -40,8 +43,9 @@ def message_text(payload: dict) -> str:
     text = payload.get("text")
     if not isinstance(text, str) or not 1 <= len(text) <= MAX_TEXT:
         raise InvalidPayload(f"`text` must be a string of 1-{MAX_TEXT} characters.")
-    if "\x00" in text:
-        raise InvalidPayload("`text` may not contain NUL characters.")
+    if _BAD_TEXT.search(text):
+        raise InvalidPayload("`text` may not contain NUL, control characters other than tab and "
+                             "newline, or unpaired surrogates.")
     return text
 
 
@@ -66,14 +70,13 @@ def check_access(room: str, username: str) -> None:
 
 def store_message(room: str, user_id: str, username: str, text: str) -> dict:
     """Commit a message and return it as the wire shows it."""
-    msg = Message(room=room, user_id=int(user_id), username=username, text=text)
-    db.session.add(msg)
-    try:
+    def unit() -> dict:
+        msg = Message(room=room, user_id=int(user_id), username=username, text=text)
+        db.session.add(msg)
         db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return msg.to_wire()
+        return msg.to_wire()
+
+    return dbwrite.write(unit)
 
 
 def history(room: str, after: int | None, limit: int, cap: int) -> tuple[list[dict], bool]:

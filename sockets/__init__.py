@@ -17,9 +17,17 @@ class SocketTransport:
     def __init__(self, socketio: SocketIO, namespace: str = "/") -> None:
         self.socketio, self.namespace = socketio, namespace
 
+    # User room names share Socket.IO's namespace with socket ids (both match [A-Za-z0-9_-]);
+    # a prefix with a character room names may not contain keeps a room from ever being a sid.
+    ROOM_PREFIX = "room:"
+
     def emit(self, event: str, data: Any, to: str) -> None:
-        """Emit to a sid or room (across processes when a queue is configured)."""
+        """Emit to one socket by sid (across processes when a queue is configured)."""
         self.socketio.emit(event, data, to=to, namespace=self.namespace)
+
+    def broadcast(self, event: str, data: Any, room: str) -> None:
+        """Emit to every socket in a room (across processes when a queue is configured)."""
+        self.socketio.emit(event, data, to=self.ROOM_PREFIX + room, namespace=self.namespace)
 
     def disconnect(self, sid: str) -> None:
         """Disconnect a socket of this process after what was emitted to it."""
@@ -27,11 +35,11 @@ class SocketTransport:
 
     def enter_room(self, sid: str, room: str) -> None:
         """Add a socket to a Socket.IO room."""
-        self.socketio.server.enter_room(sid, room, namespace=self.namespace)
+        self.socketio.server.enter_room(sid, self.ROOM_PREFIX + room, namespace=self.namespace)
 
     def leave_room(self, sid: str, room: str) -> None:
         """Remove a socket from a Socket.IO room."""
-        self.socketio.server.leave_room(sid, room, namespace=self.namespace)
+        self.socketio.server.leave_room(sid, self.ROOM_PREFIX + room, namespace=self.namespace)
 
 
 def socketio_options(app: Flask) -> dict:
@@ -44,9 +52,8 @@ def socketio_options(app: Flask) -> dict:
         "max_http_buffer_size": int(cfg["SOCKET_MAX_MESSAGE_BYTES"]),
         "ping_interval": cfg["SOCKET_PING_INTERVAL"],
         "ping_timeout": cfg["SOCKET_PING_TIMEOUT"],
-        # Per-socket zlib contexts cost ~100 KiB each (pitfalls note); chat payloads are small.
+        # Chat payloads are small; WebSocket compression is SOCKET_WEBSOCKET_COMPRESSION (wsguard).
         "http_compression": False,
-        "websocket_compression": False,
         "manage_session": False,
         "logger": False,
         "engineio_logger": False,
@@ -54,15 +61,25 @@ def socketio_options(app: Flask) -> dict:
     if cfg.get("SOCKETIO_MESSAGE_QUEUE"):
         opts["message_queue"] = cfg["SOCKETIO_MESSAGE_QUEUE"]
         opts["channel"] = cfg["SOCKETIO_CHANNEL"]
+    else:
+        # Flask-SocketIO keeps options across init_app calls: clear a queue an earlier app set.
+        opts["message_queue"] = None
+        opts["client_manager"] = None
     return opts
 
 
 def init_app(app: Flask, socketio: SocketIO | None = None, namespace: str = "/") -> SocketIO:
     """Bind Flask-SocketIO to app and mount the namespace; returns the SocketIO object."""
+    from config import apply_defaults
+
     if socketio is None:
         from extensions import socketio
+    apply_defaults(app)
     socketio.init_app(app, **socketio_options(app))
     state = core_state.init_app(app, sleep=socketio.sleep, spawn=socketio.start_background_task)
     state.hub.transport = SocketTransport(socketio, namespace)
     socketio.on_namespace(RealtimeNamespace(namespace))
+    from sockets import hardening
+
+    hardening.install(app, socketio, state)
     return socketio

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from flask import current_app, request
-from flask_socketio import Namespace
+from flask_socketio import ConnectionRefusedError, Namespace
 
 from extensions import db
 from realtime import rooms, tokens
@@ -65,8 +66,11 @@ class RealtimeNamespace(Namespace):
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
         finally:
             db.session.rollback()  # release the read transaction before the socket lives on
-        self.socketio.server.save_session(sid, {"identity": session["user"], "jti": ident.jti},
-                                          namespace=self.namespace)
+        # Also in the Socket.IO session, for apps that read it with `server.get_session(sid)`.
+        # (The Flask-SocketIO test client has no Engine.IO session to store it in.)
+        with contextlib.suppress(KeyError):
+            self.socketio.server.save_session(sid, {"identity": session["user"], "jti": ident.jti,
+                                                    "expires_at": ident.exp}, namespace=self.namespace)
         self.emit("session", session, room=sid)
 
     def on_disconnect(self, reason: Any = None) -> None:
@@ -80,6 +84,7 @@ class RealtimeNamespace(Namespace):
     def _dispatch(self, *data: Any) -> dict:
         event = request.event["message"]
         hub = get_state().hub
+        hub.metrics.event(event)
         try:
             info = hub.guard(request.sid)
             if event not in EVENTS:
@@ -137,7 +142,7 @@ class RealtimeNamespace(Namespace):
             raise NotJoined()
         state = get_state()
         msg = rooms.store_message(room, info.user_id, info.username, text)
-        state.hub.transport.emit("message", msg, room)
+        state.hub.transport.broadcast("message", msg, room)
         state.audit.enqueue("message", user_id=info.user_id, sid=info.sid, remote_addr=info.remote_addr,
                             room=room, message_id=msg["id"])
         return {"ok": True, "id": msg["id"]}
@@ -148,7 +153,7 @@ class RealtimeNamespace(Namespace):
         return {"ok": True, "room": room, "members": get_state().registry.members(room)}
 
     def on_refresh(self, info, payload: Any) -> dict:
-        if not isinstance(payload, dict) or set(payload) != {"token"}:
+        if not isinstance(payload, dict) or set(payload) != {"token"} or not isinstance(payload["token"], str):
             raise InvalidPayload("Send {\"token\": \"<access token>\"}.")
         state = get_state()
         try:

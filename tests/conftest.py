@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -26,9 +27,9 @@ PASSWORD = "correct horse battery"
 SECRET = "test-secret-" + "x" * 60
 
 
-@pytest.fixture
-def app(tmp_path: Path):
-    """An app on a fresh SQLite file with the threading async mode (Flask-SocketIO test client)."""
+@contextlib.contextmanager
+def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
+    """An app on a fresh SQLite file (threading async mode), torn down afterwards."""
     application = create_app({
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
@@ -37,16 +38,35 @@ def app(tmp_path: Path):
         "SOCKETIO_ASYNC_MODE": "threading",
         "AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl"),
         "AUDIT_FLUSH_INTERVAL": 0.05,
+        # A cheap hash keeps the suite fast; the scrypt default is tested on the live server.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "GC_FREEZE_INTERVAL": 0,  # the test process's collector stays untouched (test_gctune tests it)
+        **overrides,
     })
     with application.app_context():
         db.create_all()
-    yield application
-    state = application.extensions["realtime"]
-    state.audit.close()
-    state.hub.close()
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    try:
+        yield application
+    finally:
+        state = application.extensions["realtime"]
+        state.audit.close()
+        state.hub.close()
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path: Path):
+    """The app the Flask and Flask-SocketIO test clients talk to."""
+    with built_app(tmp_path) as application:
+        yield application
+
+
+@pytest.fixture
+def fast_events(app):
+    """Lift the per-socket event rate limit for tests that send many events."""
+    app.extensions["realtime"].hub.event_rate = (10_000, 10_000)
 
 
 @pytest.fixture
@@ -200,6 +220,23 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def clients(live_server):
+    """Factory for recording python-socketio clients of the live server; all closed at teardown."""
+    from tests.sio import Recorder
+
+    made: list = []
+
+    def make(url: str | None = None):
+        r = Recorder(url or live_server.url)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
 
 
 def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:

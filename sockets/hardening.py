@@ -1,0 +1,36 @@
+"""Installs the abuse protections that sit below the namespace (see docs/security.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from realtime.state import State
+from sockets import backpressure, framing, timeouts, wsguard
+from sockets.cors import SocketCors
+
+
+@dataclass
+class Hardening:
+    """Handles on the installed guards (tests and /healthz read their counters)."""
+
+    websocket_hardened: bool
+    connect_timeout: timeouts.ConnectTimeout
+    send_queue: backpressure.SendQueueGuard
+
+
+def install(app: Flask, socketio: Any, state: State) -> Hardening:
+    """WebSocket limits, the connect timeout, send-queue bounds, no binary packets, polling CORS headers."""
+    cfg = app.config
+    eio = socketio.server.eio
+    handles = Hardening(
+        websocket_hardened=wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"])),
+        connect_timeout=timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"])),
+        send_queue=backpressure.install(socketio, state.audit, state.registry, int(cfg["SOCKET_MAX_SEND_QUEUE"])),
+    )
+    framing.install(socketio, state.audit, state.registry)
+    app.wsgi_app = SocketCors(app.wsgi_app, cfg["CORS_ALLOWED_ORIGINS"])  # type: ignore[method-assign]
+    app.extensions["socket_hardening"] = handles
+    return handles

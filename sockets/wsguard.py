@@ -1,0 +1,109 @@
+"""eventlet WebSocket hardening for engine.io: no legacy protocols, capped messages, fast unmasking.
+
+eventlet's `WebSocketWSGI` (0.41) has three weak spots a hostile client can use:
+- it speaks the pre-RFC hixie-75/76 protocols, whose reader buffers until a 0xFF byte with no
+  bound at all (a client streaming bytes without it grows server memory without limit);
+- `max_frame_length` bounds one frame, but a message made of continuation frames is joined
+  in memory with no total limit;
+- it unmasks client frames one byte at a time in Python (about 20 ms of CPU per 64 KiB frame),
+  so one client sending large frames can starve the worker.
+And engine.io decodes each text message outside its error handling: an empty message or one
+not starting with a packet-type digit kills the handler with the session still registered
+(until the ping timeout). `HardenedWebSocketWSGI` refuses the legacy handshakes (400), caps a
+whole message at the frame limit (`SOCKET_MAX_MESSAGE_BYTES`, close code 1009), closes the
+WebSocket on a text message that is not an Engine.IO packet (1002; engine.io then closes the
+session normally) and unmasks with one integer XOR.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+PACKET_TYPES = frozenset("0123456")
+
+
+def is_engineio_text(msg: str) -> bool:
+    """True when engine.io can decode this text message (a type digit, or `b` + base64)."""
+    if not msg:
+        return False
+    if msg[0] == "b":
+        try:
+            binascii.a2b_base64(msg[1:].encode("ascii"), strict_mode=True)
+        except (ValueError, UnicodeEncodeError):
+            return False
+        return True
+    return msg[0] in PACKET_TYPES
+
+
+def checked_wait(ws: Any, wait: Callable[[], Any]) -> Callable[[], Any]:
+    """ws.wait that closes the WebSocket (and reports it closed) on a message engine.io cannot decode."""
+    def _wait() -> Any:
+        msg = wait()
+        if isinstance(msg, str) and not is_engineio_text(msg):
+            ws.close(close_data=(1002, "Not an Engine.IO packet."))
+            return None
+        return msg
+    return _wait
+
+
+def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, offset: int = 0) -> bytes:
+    """XOR data with the 4-byte WebSocket mask (RFC 6455 5.3), starting at mask position offset."""
+    if length is None:
+        length = len(data)
+    data = bytes(data[:length])
+    n = len(data)
+    if not n:
+        return b""
+    key = bytes(mask[(offset + i) % 4] for i in range(4))
+    stream = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
+
+
+def hardened_class(base: type, compression: bool = False) -> type:
+    """A subclass of engine.io's eventlet WebSocketWSGI with the fixes above."""
+    from eventlet.websocket import FailedConnectionError, RFC6455WebSocket
+
+    class CappedMessage(RFC6455WebSocket.Message):
+        """A message whose fragments together may not exceed the frame limit."""
+
+        def push(self, data: bytes, final: bool = False) -> None:
+            self.total = getattr(self, "total", 0) + len(data)
+            if self.total > self.max_frame_length:
+                raise FailedConnectionError(1009, "Message too big.")
+            super().push(data, final)
+
+    class HardenedWebSocketWSGI(base):  # type: ignore[misc, valid-type]
+        """engine.io's eventlet WebSocket app, hardened."""
+
+        def __init__(self, handler: Any, server: Any) -> None:
+            super().__init__(handler, server)
+            self.support_legacy_versions = False
+
+        def __call__(self, environ: dict, start_response: Any) -> Any:
+            if not compression:
+                # eventlet accepts any permessage-deflate offer and keeps two zlib contexts per
+                # socket (~100 KiB, the pitfalls note); with no offer seen, it negotiates none.
+                environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+            return super().__call__(environ, start_response)
+
+        def _handle_hybi_request(self, environ: dict) -> Any:
+            ws = super()._handle_hybi_request(environ)
+            ws.Message = CappedMessage
+            ws._apply_mask = fast_mask
+            ws.wait = checked_wait(ws, ws.wait)
+            return ws
+
+    return HardenedWebSocketWSGI
+
+
+def install(eio: Any, compression: bool = False) -> bool:
+    """Use the hardened WebSocket class on this engine.io server; False when not on eventlet."""
+    if eio.async_mode != "eventlet":
+        return False
+    from engineio.async_drivers import eventlet as driver
+
+    # A per-server copy: the driver's module-level dict stays untouched.
+    eio._async = {**eio._async, "websocket": hardened_class(driver.WebSocketWSGI, compression)}
+    return True
