@@ -14,7 +14,7 @@ WORKER_CONNECTIONS ?= 10000
 	$(PIP) install -q -r requirements.txt
 	touch $@
 
-.venv/.dev-deps: .venv/.deps requirements-dev.txt
+.venv/.dev-deps: .venv/.deps requirements-dev.txt bench/requirements.txt
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
@@ -37,6 +37,10 @@ run: deps vendor
 test: dev-deps sysdeps vendor
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
 	.venv/bin/python -m pytest
+
+# Peers side by side, 3 rounds: writes docs/benchmarks.md and docs/benchmarks.png (~20 min).
+bench: dev-deps vendor sysdeps
+	bash bench/run.sh
 
 # Two gunicorn processes on Redis and PostgreSQL behind nginx (docs/scaling.md).
 run-cluster: deps vendor sysdeps

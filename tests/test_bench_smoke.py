@@ -7,7 +7,6 @@ generator and prints a table whose cells are numbers.
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,11 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "bench" / "smoke.sh"
-
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("node") and shutil.which("taskset") and shutil.which("npm")),
-    reason="the benchmark harness needs node, npm and taskset",
-)
 
 FIGURES_WITH_NUMBERS = [
     "authenticated connects/s",
