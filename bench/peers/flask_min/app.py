@@ -16,7 +16,7 @@ from flask_socketio import SocketIO, emit, join_room
 from bench.lagprobe import start_lag_probe
 
 app = Flask(__name__)
-socketio = SocketIO(app, async_mode="eventlet", cors_allowed_origins="*")
+socketio = SocketIO(app, async_mode="eventlet")  # same-origin only; the generator sends no Origin
 _ids = itertools.count(1)
 
 
