@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -166,7 +167,8 @@ class LiveServer:
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",
              "--worker-connections", "2000", "--graceful-timeout", "10", "-b", f"127.0.0.1:{self.port}",
-             "wsgi:app"], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+             "wsgi:app"], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own process group, so stop() can reap the worker too
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -188,6 +190,10 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc:
+            # A worker whose master died (SIGKILL, timeout) must not outlive the test.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
         return self.proc.returncode if self.proc else None
 
