@@ -67,7 +67,6 @@ class Hub:
         self.expiry = ExpiryScheduler(self._on_expire, sleep=sleep, spawn=spawn, leeway=leeway)
         self._buckets: dict[str, TokenBucket] = {}
         self.bus.handler = self._on_bus
-        self.counters: dict[str, int] = {}
         self.gc_tuner: GcTuner | None = None
 
     # -- admission --------------------------------------------------------------------------
