@@ -64,8 +64,6 @@ class RealtimeNamespace(Namespace):
         except AppError as exc:
             state.hub.refused(exc.code, sid=sid, remote_addr=addr, user_id=user_id)
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
-        finally:
-            db.session.rollback()  # release the read transaction before the socket lives on
         # Also in the Socket.IO session, for apps that read it with `server.get_session(sid)`.
         # (The Flask-SocketIO test client has no Engine.IO session to store it in.)
         with contextlib.suppress(KeyError):
@@ -156,8 +154,5 @@ class RealtimeNamespace(Namespace):
         if not isinstance(payload, dict) or set(payload) != {"token"} or not isinstance(payload["token"], str):
             raise InvalidPayload("Send {\"token\": \"<access token>\"}.")
         state = get_state()
-        try:
-            ident = tokens.verify(payload["token"], state.tokens, "access")
-        finally:
-            db.session.rollback()
+        ident = tokens.verify(payload["token"], state.tokens, "access")
         return state.hub.refreshed(info.sid, ident)

@@ -115,9 +115,9 @@ def tokens(app, client) -> Tokens:
     return Tokens(app, client)
 
 
-@pytest.fixture
-def socket_client(app):
-    """Factory for Flask-SocketIO test clients; all are disconnected at teardown."""
+@contextlib.contextmanager
+def socket_clients(app) -> Iterator:
+    """Factory for Flask-SocketIO test clients of one app; all are disconnected afterwards."""
     made = []
 
     def make(token: str | None = None, *, auth: Any = "__token__", headers: dict | None = None):
@@ -126,10 +126,19 @@ def socket_client(app):
         made.append(c)
         return c
 
-    yield make
-    for c in made:
-        if c.is_connected():
-            c.disconnect()
+    try:
+        yield make
+    finally:
+        for c in made:
+            if c.is_connected():
+                c.disconnect()
+
+
+@pytest.fixture
+def socket_client(app):
+    """Test clients of the `app` fixture."""
+    with socket_clients(app) as make:
+        yield make
 
 
 # -- real servers --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from extensions import db
-from tests.conftest import built_app
+from tests.conftest import built_app, socket_clients
 
 
 def _pem_pair() -> tuple[bytes, bytes]:
@@ -113,17 +113,6 @@ def test_rs256_attacks_are_refused(rs_app, keys, socket_client_rs, attack: str) 
 
 @pytest.fixture
 def socket_client_rs(rs_app):
-    """Flask-SocketIO test clients on the RS256 app."""
-    from extensions import socketio
-
-    made = []
-
-    def make(token: str):
-        c = socketio.test_client(rs_app, auth={"token": token})
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        if c.is_connected():
-            c.disconnect()
+    """Test clients of the RS256 app."""
+    with socket_clients(rs_app) as make:
+        yield make
