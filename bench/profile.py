@@ -46,7 +46,7 @@ def summarize(collapsed: Path, top: int) -> str:
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
-        if not stack:
+        if not stack or not n.isdigit():  # py-spy can cut the last line of a stopped recording
             continue
         n = int(n)
         total += n

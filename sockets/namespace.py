@@ -14,6 +14,7 @@ from realtime import rooms, tokens
 from realtime.errors import AppError, InvalidPayload, NotJoined, OriginForbidden, auth_error
 from realtime.payloads import check_shape
 from realtime.state import get_state
+from sockets.context import handle_event
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +76,8 @@ class RealtimeNamespace(Namespace):
         get_state().hub.forget(request.sid, str(reason or "client disconnect"))
 
     def trigger_event(self, event: str, *args: Any) -> Any:
-        if event in ("connect", "disconnect"):
-            return super().trigger_event(event, *args)
-        return self.socketio._handle_event(self._dispatch, event, self.namespace, *args)
+        handler = {"connect": self.on_connect, "disconnect": self.on_disconnect}.get(event, self._dispatch)
+        return handle_event(self.socketio, handler, event, self.namespace, *args)
 
     def _dispatch(self, *data: Any) -> dict:
         event = request.event["message"]

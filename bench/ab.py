@@ -1,0 +1,78 @@
+"""Quick A/B of one phase between peers, interleaved (a development aid; `make bench` is the record).
+
+    .venv/bin/python -m bench.ab --phase connect --peers flask-min,app-audit-on --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+
+from bench import bench as B
+
+
+def phase_cfg(phase: str, peer: str, conf: dict) -> dict:
+    """The generator config of one phase, as `bench.phases_for` builds it."""
+    ev = B.PEER_INFO[peer]["event"]
+    args = ["whoami"] if ev == "whoami" else ["echo", {"p": "x" * 32}]
+    if phase == "connect":
+        return dict(mode="connect", concurrency=conf["connect_concurrency"], warmup_s=1,
+                    duration_s=conf["connect_s"], max_count=8000)
+    if phase in ("echo_small", "echo_large"):
+        return dict(mode="echo", clients=conf[phase], rate_per_client=1, event_args=args,
+                    warmup_s=conf["warmup_s"], duration_s=conf["echo_s"])
+    if phase == "saturate":
+        return dict(mode="saturate", clients=conf["sat_clients"], window=conf["sat_window"], event_args=args,
+                    warmup_s=1, duration_s=conf["sat_s"])
+    raise SystemExit(f"unknown phase {phase}")
+
+
+def headline(phase: str, res: dict) -> float | None:
+    """The one figure of a phase: connects/s, ack p99 or acked events/s."""
+    if phase == "connect":
+        return res.get("rate")
+    if phase.startswith("echo"):
+        return (res.get("latency_ms") or {}).get("p99")
+    return res.get("achieved_rate") or res.get("rate")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--phase", default="connect")
+    ap.add_argument("--peers", default="flask-min,app-audit-on")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args(argv)
+    B.raise_nofile()
+    conf = B.make_conf(False)
+    peers = args.peers.split(",")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
+    secret = secrets.token_urlsafe(48)
+    got: dict[str, list] = {p: [] for p in peers}
+    try:
+        ids = {}
+        for p in peers:
+            ids[p] = B.setup_app(p, workdir, secret, conf) if p.startswith("app-") else [str(i) for i in range(1, 11)]
+        for rnd in range(args.rounds):
+            for p in peers:
+                tokens = B.mint_tokens(secret, ids[p], conf["tokens"])
+                with B.Server(p, workdir, secret) as srv:
+                    res = B.run_gen(srv, srv.port, phase_cfg(args.phase, p, conf), tokens, workdir)
+                lat = res.get("latency_ms") or res.get("connect_ms") or {}
+                print(f"r{rnd} {p:15s} {args.phase}: {headline(args.phase, res)}  p50={lat.get('p50')} "
+                      f"p99={lat.get('p99')} lag_max={res.get('lag_max_ms')} cpu={res.get('server_cpu')}", flush=True)
+                got[p].append(headline(args.phase, res))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for p, v in got.items():
+        v = [x for x in v if x is not None]
+        if v:
+            print(f"{p:15s} median {statistics.median(v):.2f} (min {min(v):.2f} max {max(v):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
