@@ -8,6 +8,7 @@ from flask import Flask
 from flask_socketio import SocketIO
 
 from realtime import state as core_state
+from sockets import manager
 from sockets.namespace import RealtimeNamespace
 
 
@@ -58,13 +59,10 @@ def socketio_options(app: Flask) -> dict:
         "logger": False,
         "engineio_logger": False,
     }
-    if cfg.get("SOCKETIO_MESSAGE_QUEUE"):
-        opts["message_queue"] = cfg["SOCKETIO_MESSAGE_QUEUE"]
-        opts["channel"] = cfg["SOCKETIO_CHANNEL"]
-    else:
-        # Flask-SocketIO keeps options across init_app calls: clear a queue an earlier app set.
-        opts["message_queue"] = None
-        opts["client_manager"] = None
+    # Always our own manager (room index: O(1) disconnects); passing one also keeps Flask-SocketIO
+    # from reusing a queue an earlier init_app call set, as it keeps options across calls.
+    opts["message_queue"] = cfg.get("SOCKETIO_MESSAGE_QUEUE") or None
+    opts["client_manager"] = manager.client_manager(opts["message_queue"], cfg["SOCKETIO_CHANNEL"])
     return opts
 
 
