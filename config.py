@@ -50,7 +50,9 @@ DEFAULTS: dict = {
     # realtime/gctune.py: freeze the heap this often (0: leave the collector alone) and run a
     # full collection this often.
     "GC_FREEZE_INTERVAL": 1.0,
-    "GC_COLLECT_INTERVAL": 60.0,
+    "GC_COLLECT_INTERVAL": 3600.0,
+    "GC_COLLECT_GROWTH": 0.25,
+    "GC_YOUNG_INTERVAL": 0.02,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SQLALCHEMY_ENGINE_OPTIONS": {},
 }

@@ -19,16 +19,28 @@ def start_lag_probe(path, interval=0.005):
         gc.disable()
     elif os.environ.get("BENCH_GC") == "trace":
         # log every collection that takes 5 ms or more: generation, ms, objects collected
+        import threading
+
         started = {}
+        floor = float(os.environ.get("BENCH_GC_TRACE_MS", "5"))
 
         def on_gc(phase, info):
             if phase == "start":
-                started["t"] = time.perf_counter()
+                big = ""
+                if os.environ.get("BENCH_GC_TRACE_BIG") and info["generation"] < 2:
+                    import collections
+
+                    objs = gc.get_objects(info["generation"])
+                    kinds = collections.Counter(type(o).__name__ for o in objs)
+                    big = f" n={len(objs)} kinds={kinds.most_common(8)}"
+                started["t"], started["count"], started["big"] = time.perf_counter(), gc.get_count(), big
             elif "t" in started:
                 ms = (time.perf_counter() - started.pop("t")) * 1000
-                if ms >= 5:
-                    print(f"BENCH_GC gen={info['generation']} ms={ms:.1f} collected={info['collected']} "
-                          f"tracked={len(gc.get_objects(info['generation']))}", flush=True)
+                if ms >= floor:
+                    print(f"BENCH_GC t={time.time():.3f} gen={info['generation']} ms={ms:.1f} "
+                          f"collected={info['collected']} counts={started['count']} "
+                          f"frozen={gc.get_freeze_count()} thread={threading.current_thread().name}{started['big']}",
+                          flush=True)
 
         gc.callbacks.append(on_gc)
     elif os.environ.get("BENCH_GC") == "tuned":

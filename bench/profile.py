@@ -121,7 +121,7 @@ def main(argv=None):
             gc_lines = [x for x in srv.log_file.read_text(errors="replace").splitlines() if x.startswith("BENCH_GC")]
             if gc_lines:
                 print("slow collections (BENCH_GC=trace):", len(gc_lines))
-                print("\n".join(gc_lines[:15]))
+                print("\n".join(gc_lines[:60]))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     brief = {k: res.get(k) for k in ("rate", "achieved_rate", "server_cpu", "server_core_others", "gen_cpu",

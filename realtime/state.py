@@ -71,7 +71,8 @@ def init_app(app: Flask, *, sleep: Callable[[float], None] | None = None,
               auth_failures=auth_failures, leeway=float(cfg["JWT_DECODE_LEEWAY"]))
     registry.on_presence = hub.publish_presence  # presence changes found in the background
     hub.gc_tuner = GcTuner(float(cfg["GC_FREEZE_INTERVAL"]), float(cfg["GC_COLLECT_INTERVAL"]),
-                           sleep=sleep, spawn=spawn)
+                           sleep=sleep, spawn=spawn, young_interval=float(cfg["GC_YOUNG_INTERVAL"]),
+                           collect_growth=float(cfg["GC_COLLECT_GROWTH"]))
     state = State(tokens=TokenSettings.from_config(cfg), audit=audit, registry=registry, hub=hub,
                   login_failures=login_failures)
     app.extensions["realtime"] = state

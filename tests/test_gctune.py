@@ -59,3 +59,50 @@ def test_switched_off():
     spawned = []
     GcTuner(0, 60, sleep=lambda s: None, spawn=spawned.append).start()
     assert spawned == []
+
+
+def test_full_collection_when_the_process_grew():
+    sizes = iter([100, 110, 126, 126, 126])  # start, then one reading per due check
+    tuner = GcTuner(1.0, 0, sleep=lambda s: None, spawn=lambda fn: None, collect_growth=0.25,
+                    rss=lambda: next(sizes))
+    tuner.started = True
+    tuner.rss_after_collect = tuner._rss()  # 100, as start() takes it
+    try:
+        assert not tuner.full_collection_due(now=50.0, last_collect=0.0)  # too soon after the last one
+        assert not tuner.full_collection_due(now=70.0, last_collect=0.0)  # 110: grew 10%
+        cycle = Node()
+        ref = weakref.ref(cycle)
+        tuner.tick(now=0.5, last_collect=0.0)  # freeze the cycle
+        del cycle
+        assert tuner.tick(now=80.0, last_collect=0.0) == 80.0  # 126: grew 26% -> collected
+        assert ref() is None and tuner.collections == 1 and tuner.rss_after_collect == 126
+    finally:
+        tuner.stop()
+
+
+def test_young_collections_free_young_cycles_and_thresholds_come_back():
+    before = gc.get_threshold()
+    ran = threading.Event()
+    refs = []
+
+    def sleep(_seconds: float) -> None:
+        if tuner.young_collections >= 3 and refs and refs[0]() is None:
+            ran.set()
+            tuner.running = False
+
+    spawned = []
+    tuner = GcTuner(60.0, 0, sleep=sleep, spawn=lambda fn: spawned.append(threading.Thread(target=fn, daemon=True)),
+                    young_interval=0.001)
+    tuner.start()
+    try:
+        assert gc.get_threshold()[0] >= 50_000  # automatic young collections only as a safety net
+        cycle = Node()
+        refs.append(weakref.ref(cycle))
+        del cycle
+        spawned[0].start()
+        assert ran.wait(5)
+        spawned[0].join(5)
+        assert gc.get_freeze_count() > 0  # young survivors are frozen
+    finally:
+        tuner.stop()
+    assert gc.get_threshold() == before
