@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from realtime.state import State
-from sockets import backpressure, framing, timeouts, wsguard
+from sockets import backpressure, framing, leansocket, timeouts, wsguard
 from sockets.cors import SocketCors
 
 
@@ -17,16 +17,18 @@ class Hardening:
     """Handles on the installed guards (tests and /healthz read their counters)."""
 
     websocket_hardened: bool
+    lean_sockets: bool
     connect_timeout: timeouts.ConnectTimeout
     send_queue: backpressure.SendQueueGuard
 
 
 def install(app: Flask, socketio: Any, state: State) -> Hardening:
-    """WebSocket limits, the connect timeout, send-queue bounds, no binary packets, polling CORS headers."""
+    """WebSocket limits, lean sockets, the connect timeout, send-queue bounds, no binary packets, CORS headers."""
     cfg = app.config
     eio = socketio.server.eio
     handles = Hardening(
         websocket_hardened=wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"])),
+        lean_sockets=leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"])),
         connect_timeout=timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"])),
         send_queue=backpressure.install(socketio, state.audit, state.registry, int(cfg["SOCKET_MAX_SEND_QUEUE"])),
     )
