@@ -150,21 +150,22 @@ class LeanSocket(Socket):
             done = self._writer_done = self.server.create_event()
             done.wait()
 
+    def _receive_ws(self, ws: Any) -> Any:
+        """The next WebSocket message (None once closed); refuses one over max_http_buffer_size."""
+        data = ws.wait()
+        if data and len(data) > self.server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data
+
     def _websocket_handler(self, ws: Any) -> list:
         """engine.io 4.15.1's handler with the writer started on demand instead of for the socket's life."""
-        def websocket_wait() -> Any:
-            data = ws.wait()
-            if data and len(data) > self.server.max_http_buffer_size:
-                raise ValueError("packet is too large")
-            return data
-
         # A silent peer is dropped after ping_interval + ping_timeout, as engine.io does.
         for attr in ("_sock", "socket"):
             if hasattr(ws, attr) and hasattr(getattr(ws, attr), "settimeout"):
                 getattr(ws, attr).settimeout(self.server.ping_interval + self.server.ping_timeout)
 
         if self.connected:
-            if not self._upgrade(ws, websocket_wait):
+            if not self._upgrade(ws):
                 return []
         else:
             self.connected = True
@@ -176,7 +177,7 @@ class LeanSocket(Socket):
 
         while True:
             try:
-                p = websocket_wait()
+                p = self._receive_ws(ws)
             except Exception as e:
                 if not self.closed:
                     self.server.logger.info('%s: Unexpected error "%s", closing connection', self.sid, str(e))
@@ -201,17 +202,17 @@ class LeanSocket(Socket):
         self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
         return []
 
-    def _upgrade(self, ws: Any, websocket_wait: Any) -> bool:
+    def _upgrade(self, ws: Any) -> bool:
         """The polling -> WebSocket probe/upgrade exchange; False when the client did not complete it."""
         self.upgrading = True  # hold packet sends during the upgrade
-        pkt = packet.Packet(encoded_packet=websocket_wait())
+        pkt = packet.Packet(encoded_packet=self._receive_ws(ws))
         if pkt.packet_type != packet.PING or pkt.data != "probe":
             self.server.logger.info("%s: Failed websocket upgrade, no PING packet", self.sid)
             self.upgrading = False
             return False
         ws.send(packet.Packet(packet.PONG, data="probe").encode())
         self.queue.put(packet.Packet(packet.NOOP))  # end the pending poll
-        raw = websocket_wait()
+        raw = self._receive_ws(ws)
         if packet.Packet(encoded_packet=raw).packet_type != packet.UPGRADE:
             self.upgraded = False
             self.server.logger.info("%s: Failed websocket upgrade, expected UPGRADE packet, "

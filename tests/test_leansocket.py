@@ -10,7 +10,7 @@ import eventlet
 import pytest
 from engineio.socket import Socket
 
-from sockets import leansocket
+from sockets import leansocket, leanstack
 from tests.eio_fake import FakeWebSocket, Server, green_wait, live_greenlets, start_response
 
 
@@ -237,3 +237,52 @@ def test_disconnect_all_keeps_new_sockets_lean(make_server):
     assert green_wait(lambda: first.task.dead)
     assert isinstance(s.eio.sockets, leansocket.LeanSockets)
     assert type(s.open_ws().sock) is leansocket.LeanSocket
+
+
+# -- the WSGI stack under each parked reader (sockets/leanstack.py) --------------------------
+
+def test_flat_hands_out_plain_callables():
+    def fn(environ, start_response):
+        return [b"fn"]
+
+    class Middleware:
+        def __call__(self, environ, start_response):
+            return [b"mw"]
+
+    mw = Middleware()
+    assert leanstack.flat(fn) is fn
+    assert leanstack.flat(mw) == mw.__call__ and leanstack.flat(mw)({}, None) == [b"mw"]
+    assert leanstack.flat(len) is len  # a builtin: nothing to unwrap
+
+
+def test_prefill_input_hands_the_gunicorn_socket_to_eventlet():
+    seen: dict = {}
+    app = leanstack.prefill_input(lambda environ, sr: seen.update(environ) or [b""])
+    sock = object()
+    app({"gunicorn.socket": sock}, None)
+    assert "gunicorn.socket" not in seen and seen["eventlet.input"].get_socket() is sock
+    seen.clear()
+    app({"PATH_INFO": "/"}, None)  # another server: left alone
+    assert seen == {"PATH_INFO": "/"}
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "stock"])
+def test_app_wiring_under_eventlet(tmp_path, lean):
+    """engine.io's middleware must find `eventlet.input` already there (no class per request)."""
+    from tests.conftest import built_app
+
+    with built_app(tmp_path, SOCKETIO_ASYNC_MODE="eventlet", SOCKET_LEAN_ENGINEIO=lean) as app:
+        assert app.extensions["socket_hardening"].lean_sockets is lean
+        eio = app.extensions["socketio"].server.eio
+        assert isinstance(eio.sockets, leansocket.LeanSockets) is lean
+        seen: dict = {}
+        real = eio.handle_request
+        eio.handle_request = lambda environ, sr: seen.update(environ) or real(environ, sr)
+        sock = object()
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/socket.io/", "QUERY_STRING": "EIO=4&transport=polling",
+                   "SERVER_NAME": "x", "SERVER_PORT": "80", "wsgi.url_scheme": "http", "gunicorn.socket": sock}
+        body = b"".join(app(environ, lambda status, headers, exc_info=None: None))
+        assert body.startswith(b"0{")
+        assert seen["eventlet.input"].get_socket() is sock
+        assert (type(seen["eventlet.input"]) is leanstack.EventletInput) is lean
+        assert ("gunicorn.socket" in seen) is not lean

@@ -150,3 +150,39 @@ def test_client_close_and_server_kick_clean_up(ctx: Ctx) -> None:
         kicked.close()
     assert wait_for(lambda: live_sockets(ctx) == base)
     assert all(wait_for(lambda sid=sid: session_gone(ctx, sid)) for sid in sids)
+
+
+IDLE_SOCKETS = 400
+IDLE_BUDGET_KIB = 44  # the goal is 48.8 KiB (50 KB); stock engine.io alone needs about 55 here
+
+
+def test_idle_sockets_stay_within_the_memory_budget(tmp_path_factory) -> None:
+    """RSS growth of the worker per idle authenticated WebSocket (lean sockets, default settings)."""
+    server = LiveServer(tmp_path_factory.mktemp("idle"), {"FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "100000"})
+    server.migrate()
+    server.start()
+    held: list[websocket.WebSocket] = []
+
+    def open_socket(token: str) -> None:
+        ws = websocket.create_connection(server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+                                         timeout=10, suppress_origin=True)
+        held.append(ws)
+        assert ws.recv().startswith("0{")
+        ws.send("40" + json.dumps({"token": token}))
+        while not (msg := ws.recv()).startswith("40{"):
+            assert not msg.startswith("44"), msg
+
+    try:
+        worker = psutil.Process(server.proc.pid).children()[0]
+        token = server.register()["access"]
+        for _ in range(50):  # first connects warm up imports, pools and caches
+            open_socket(token)
+        base = worker.memory_info().rss
+        for _ in range(IDLE_SOCKETS):
+            open_socket(token)
+        per_socket_kib = (worker.memory_info().rss - base) / IDLE_SOCKETS / 1024
+    finally:
+        for ws in held:
+            ws.close()
+        server.stop()
+    assert per_socket_kib < IDLE_BUDGET_KIB, f"{per_socket_kib:.1f} KiB per idle socket"
