@@ -20,6 +20,8 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
+from sockets.leanstack import flat
+
 PACKET_TYPES = frozenset("0123456")
 
 
@@ -34,7 +36,6 @@ def is_engineio_text(msg: str) -> bool:
             return False
         return True
     return msg[0] in PACKET_TYPES
-
 
 
 def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, offset: int = 0) -> bytes:
@@ -109,11 +110,12 @@ def install(eio: Any, compression: bool = False, lean: bool = False) -> bool:
         return False
     from engineio.async_drivers import eventlet as driver
 
-    from sockets.leanstack import flat
-
     cls = hardened_class(driver.WebSocketWSGI, compression, lean)
-    # With lean sockets, engine.io calls a bound method: no nested C frame on each parked reader.
-    factory = (lambda handler, server: flat(cls(handler, server))) if lean else cls
+
+    def websocket_app(handler: Any, server: Any) -> Any:
+        # A bound method: calling it nests no C interpreter loop under each parked reader.
+        return flat(cls(handler, server))
+
     # A per-server copy: the driver's module-level dict stays untouched.
-    eio._async = {**eio._async, "websocket": factory}
+    eio._async = {**eio._async, "websocket": websocket_app}
     return True
