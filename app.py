@@ -14,6 +14,7 @@ from blueprints import audit, auth, health, metrics, pages
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
 from realtime import dbwrite
+from sockets.leanstack import flat
 
 
 def create_app(config_overrides: dict | None = None) -> Flask:
@@ -28,7 +29,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     sockets.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         n = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = flat(ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n))  # type: ignore[method-assign]
     auth.init_app(app)
     app.register_blueprint(audit.bp, url_prefix="/api/audit")
     app.register_blueprint(health.bp)

@@ -36,6 +36,8 @@ DEFAULTS: dict = {
     "SOCKET_WEBSOCKET_COMPRESSION": False,
     "SOCKET_PING_INTERVAL": 25,
     "SOCKET_PING_TIMEOUT": 20,
+    # sockets/leansocket.py: one parked green thread per idle WebSocket instead of three.
+    "SOCKET_LEAN_ENGINEIO": True,
     "TRUSTED_PROXIES": 0,
     "AUDIT_ENABLED": True,
     "AUDIT_RETENTION_DAYS": 90,

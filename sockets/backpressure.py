@@ -89,6 +89,9 @@ class SendQueueGuard:
             sock.close(wait=False, abort=True, reason=self.eio.reason.TRANSPORT_ERROR)
             self.eio.sockets.pop(eio_sid, None)
             _drain(sock.queue, self.eio.get_queue_empty_exception())
+            wake = getattr(sock, "wake_writer", None)  # a LeanSocket may have no writer running
+            if wake is not None:
+                wake()
         except Exception:
             log.exception("dropping slow consumer %s failed", eio_sid)
         finally:

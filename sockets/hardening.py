@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from realtime.state import State
-from sockets import backpressure, framing, timeouts, wsguard
+from sockets import backpressure, framing, leansocket, leanstack, timeouts, wsguard
 from sockets.cors import SocketCors
 
 
@@ -17,20 +17,26 @@ class Hardening:
     """Handles on the installed guards (tests and /healthz read their counters)."""
 
     websocket_hardened: bool
+    lean_sockets: bool
     connect_timeout: timeouts.ConnectTimeout
     send_queue: backpressure.SendQueueGuard
 
 
 def install(app: Flask, socketio: Any, state: State) -> Hardening:
-    """WebSocket limits, the connect timeout, send-queue bounds, no binary packets, polling CORS headers."""
+    """WebSocket limits, lean sockets, the connect timeout, send-queue bounds, no binary packets, CORS headers."""
     cfg = app.config
     eio = socketio.server.eio
+    lean = leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"]))
     handles = Hardening(
-        websocket_hardened=wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"])),
+        websocket_hardened=wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean=lean),
+        lean_sockets=lean,
         connect_timeout=timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"])),
         send_queue=backpressure.install(socketio, state.audit, state.registry, int(cfg["SOCKET_MAX_SEND_QUEUE"])),
     )
     framing.install(socketio, state.audit, state.registry)
-    app.wsgi_app = SocketCors(app.wsgi_app, cfg["CORS_ALLOWED_ORIGINS"])  # type: ignore[method-assign]
+    cors = SocketCors(leanstack.flat(app.wsgi_app), cfg["CORS_ALLOWED_ORIGINS"])
+    app.wsgi_app = leanstack.flat(cors)  # type: ignore[method-assign]
+    if lean and eio.async_mode == "eventlet":
+        app.wsgi_app = leanstack.prefill_input(app.wsgi_app)  # type: ignore[method-assign]
     app.extensions["socket_hardening"] = handles
     return handles

@@ -18,8 +18,9 @@ session normally) and unmasks with one integer XOR.
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable
 from typing import Any
+
+from sockets.leanstack import flat
 
 PACKET_TYPES = frozenset("0123456")
 
@@ -37,17 +38,6 @@ def is_engineio_text(msg: str) -> bool:
     return msg[0] in PACKET_TYPES
 
 
-def checked_wait(ws: Any, wait: Callable[[], Any]) -> Callable[[], Any]:
-    """ws.wait that closes the WebSocket (and reports it closed) on a message engine.io cannot decode."""
-    def _wait() -> Any:
-        msg = wait()
-        if isinstance(msg, str) and not is_engineio_text(msg):
-            ws.close(close_data=(1002, "Not an Engine.IO packet."))
-            return None
-        return msg
-    return _wait
-
-
 def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, offset: int = 0) -> bytes:
     """XOR data with the 4-byte WebSocket mask (RFC 6455 5.3), starting at mask position offset."""
     if length is None:
@@ -61,7 +51,7 @@ def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, off
     return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
 
 
-def hardened_class(base: type, compression: bool = False) -> type:
+def hardened_class(base: type, compression: bool = False, lean: bool = False) -> type:
     """A subclass of engine.io's eventlet WebSocketWSGI with the fixes above."""
     from eventlet.websocket import FailedConnectionError, RFC6455WebSocket
 
@@ -73,6 +63,21 @@ def hardened_class(base: type, compression: bool = False) -> type:
             if self.total > self.max_frame_length:
                 raise FailedConnectionError(1009, "Message too big.")
             super().push(data, final)
+
+    class CheckedWebSocket(RFC6455WebSocket):  # type: ignore[misc, valid-type]
+        """eventlet's RFC 6455 WebSocket with capped messages, fast unmasking and a checked wait."""
+
+        # Class attributes, not per-socket ones: an idle socket keeps no closures for them.
+        Message = CappedMessage
+        _apply_mask = staticmethod(fast_mask)
+
+        def wait(self) -> Any:
+            """The next message; closes the WebSocket (and reports it closed) on one engine.io cannot decode."""
+            msg = super().wait()
+            if isinstance(msg, str) and not is_engineio_text(msg):
+                self.close(close_data=(1002, "Not an Engine.IO packet."))
+                return None
+            return msg
 
     class HardenedWebSocketWSGI(base):  # type: ignore[misc, valid-type]
         """engine.io's eventlet WebSocket app, hardened."""
@@ -90,20 +95,27 @@ def hardened_class(base: type, compression: bool = False) -> type:
 
         def _handle_hybi_request(self, environ: dict) -> Any:
             ws = super()._handle_hybi_request(environ)
-            ws.Message = CappedMessage
-            ws._apply_mask = fast_mask
-            ws.wait = checked_wait(ws, ws.wait)
+            ws.__class__ = CheckedWebSocket  # adds behaviour only: the fresh object's layout is the same
+            if lean:
+                # Only the legacy protocols' reader uses this deque (760 bytes per socket).
+                ws._msgs = ()
             return ws
 
     return HardenedWebSocketWSGI
 
 
-def install(eio: Any, compression: bool = False) -> bool:
+def install(eio: Any, compression: bool = False, lean: bool = False) -> bool:
     """Use the hardened WebSocket class on this engine.io server; False when not on eventlet."""
     if eio.async_mode != "eventlet":
         return False
     from engineio.async_drivers import eventlet as driver
 
+    cls = hardened_class(driver.WebSocketWSGI, compression, lean)
+
+    def websocket_app(handler: Any, server: Any) -> Any:
+        # A bound method: calling it nests no C interpreter loop under each parked reader.
+        return flat(cls(handler, server))
+
     # A per-server copy: the driver's module-level dict stays untouched.
-    eio._async = {**eio._async, "websocket": hardened_class(driver.WebSocketWSGI, compression)}
+    eio._async = {**eio._async, "websocket": websocket_app}
     return True
