@@ -15,22 +15,6 @@ from pathlib import Path
 from bench import bench as B
 
 
-def phase_cfg(phase: str, peer: str, conf: dict) -> dict:
-    """The generator config of one phase, as `bench.phases_for` builds it."""
-    ev = B.PEER_INFO[peer]["event"]
-    args = ["whoami"] if ev == "whoami" else ["echo", {"p": "x" * 32}]
-    if phase == "connect":
-        return dict(mode="connect", concurrency=conf["connect_concurrency"], warmup_s=1,
-                    duration_s=conf["connect_s"], max_count=8000)
-    if phase in ("echo_small", "echo_large"):
-        return dict(mode="echo", clients=conf[phase], rate_per_client=1, event_args=args,
-                    warmup_s=conf["warmup_s"], duration_s=conf["echo_s"])
-    if phase == "saturate":
-        return dict(mode="saturate", clients=conf["sat_clients"], window=conf["sat_window"], event_args=args,
-                    warmup_s=1, duration_s=conf["sat_s"])
-    raise SystemExit(f"unknown phase {phase}")
-
-
 def headline(phase: str, res: dict) -> float | None:
     """The one figure of a phase: connects/s, ack p99 or acked events/s."""
     if phase == "connect":
@@ -60,7 +44,7 @@ def main(argv=None) -> int:
             for p in peers:
                 tokens = B.mint_tokens(secret, ids[p], conf["tokens"])
                 with B.Server(p, workdir, secret) as srv:
-                    res = B.run_gen(srv, srv.port, phase_cfg(args.phase, p, conf), tokens, workdir)
+                    res = B.run_gen(srv, srv.port, B.phase_config(args.phase, p, conf), tokens, workdir)
                 lat = res.get("latency_ms") or res.get("connect_ms") or {}
                 print(f"r{rnd} {p:15s} {args.phase}: {headline(args.phase, res)}  p50={lat.get('p50')} "
                       f"p99={lat.get('p99')} lag_max={res.get('lag_max_ms')} cpu={res.get('server_cpu')}", flush=True)

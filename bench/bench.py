@@ -375,28 +375,37 @@ def run_gen(srv: Server | None, port: int, cfg: dict, tokens: list[str], workdir
     return result
 
 
-def phases_for(peer: str, srv: Server, tokens, workdir, conf, rnd) -> dict:
+PHASES = ("connect", "echo_small", "echo_large", "saturate", "broadcast")
+
+
+def phase_config(phase: str, peer: str, conf: dict) -> dict:
+    """The generator's config for one phase of one peer (the benchmark, bench.profile and bench.ab share it)."""
     ev = PEER_INFO[peer]["event"]
     args = ["whoami"] if ev == "whoami" else ["echo", {"p": "x" * 32}]
     base = {"deflate": conf["deflate"]}
+    if phase == "connect":
+        return dict(base, mode="connect", concurrency=conf["connect_concurrency"],
+                    warmup_s=min(1, conf["warmup_s"]), duration_s=conf["connect_s"], max_count=8000)
+    if phase in ("echo_small", "echo_large"):
+        return dict(base, mode="echo", clients=conf[phase], rate_per_client=1, event_args=args,
+                    warmup_s=conf["warmup_s"], duration_s=conf["echo_s"])
+    if phase == "saturate":
+        return dict(base, mode="saturate", clients=conf["sat_clients"], window=conf["sat_window"],
+                    event_args=args, warmup_s=min(1, conf["warmup_s"]), duration_s=conf["sat_s"])
+    if phase == "broadcast":
+        return dict(base, mode="broadcast", members=conf["members"], rates=conf["bcast_rates"],
+                    step_s=conf["bcast_step_s"], room="bench")
+    raise ValueError(f"unknown phase {phase!r}")
+
+
+def phases_for(peer: str, srv: Server, tokens, workdir, conf, rnd) -> dict:
+    labels = {"connect": "connect storm", "echo_small": f"echo {conf['echo_small']} clients x 1/s",
+              "echo_large": f"echo {conf['echo_large']} clients x 1/s", "saturate": "saturation",
+              "broadcast": f"broadcast to {conf['members']}"}
     out = {}
-    log(f"  [{peer} r{rnd}] connect storm")
-    out["connect"] = run_gen(srv, srv.port, dict(base, mode="connect", concurrency=conf["connect_concurrency"],
-                                                 warmup_s=min(1, conf["warmup_s"]), duration_s=conf["connect_s"],
-                                                 max_count=8000), tokens, workdir)
-    for key, n in (("echo_small", conf["echo_small"]), ("echo_large", conf["echo_large"])):
-        log(f"  [{peer} r{rnd}] echo {n} clients x 1/s")
-        out[key] = run_gen(srv, srv.port, dict(base, mode="echo", clients=n, rate_per_client=1, event_args=args,
-                                               warmup_s=conf["warmup_s"], duration_s=conf["echo_s"]), tokens, workdir)
-    log(f"  [{peer} r{rnd}] saturation")
-    out["saturate"] = run_gen(srv, srv.port, dict(base, mode="saturate", clients=conf["sat_clients"],
-                                                  window=conf["sat_window"], event_args=args,
-                                                  warmup_s=min(1, conf["warmup_s"]),
-                                                  duration_s=conf["sat_s"]), tokens, workdir)
-    log(f"  [{peer} r{rnd}] broadcast to {conf['members']}")
-    out["broadcast"] = run_gen(srv, srv.port, dict(base, mode="broadcast", members=conf["members"],
-                                                   rates=conf["bcast_rates"], step_s=conf["bcast_step_s"],
-                                                   room="bench"), tokens, workdir)
+    for phase in PHASES:
+        log(f"  [{peer} r{rnd}] {labels[phase]}")
+        out[phase] = run_gen(srv, srv.port, phase_config(phase, peer, conf), tokens, workdir)
     return out
 
 

@@ -81,7 +81,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     B.raise_nofile()
     conf = B.make_conf(False)
-    conf.update(rounds=1, connect_s=args.seconds, echo_s=args.seconds, sat_s=args.seconds,
+    conf.update(rounds=1, warmup_s=1, connect_s=args.seconds, echo_s=args.seconds, sat_s=args.seconds,
                 bcast_step_s=args.seconds / len(conf["bcast_rates"]), idle=min(conf["idle"], 5000))
     workdir = Path(tempfile.mkdtemp(prefix="bench-prof-"))
     secret = secrets.token_urlsafe(48)
@@ -96,26 +96,15 @@ def main(argv=None):
         tokens = B.mint_tokens(secret, ids, conf["tokens"])
         with B.Server(args.peer, workdir, secret) as srv:
             pid = srv.measured.pid
-            ev = B.PEER_INFO[args.peer]["event"]
-            ev_args = ["whoami"] if ev == "whoami" else ["echo", {"p": "x" * 32}]
             idle = ["--idle", "--threads"] if args.idle else []
             rec = subprocess.Popen(["taskset", "-c", B.GEN_CPU, pyspy, "record", "--pid", str(pid), "--rate", "250",
                                     "--format", "raw", "--nonblocking", "-o", str(out), *idle,
                                     "--duration", str(int(args.seconds + 4))],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             time.sleep(1)
-            cfgs = {
-                "connect": dict(mode="connect", concurrency=conf["connect_concurrency"], warmup_s=1,
-                                duration_s=args.seconds, max_count=8000),
-                "echo_large": dict(mode="echo", clients=conf["echo_large"], rate_per_client=1, event_args=ev_args,
-                                   warmup_s=1, duration_s=args.seconds),
-                "saturate": dict(mode="saturate", clients=conf["sat_clients"], window=conf["sat_window"],
-                                 event_args=ev_args, warmup_s=1, duration_s=args.seconds),
-                "broadcast": dict(mode="broadcast", members=conf["members"], rates=conf["bcast_rates"],
-                                  step_s=conf["bcast_step_s"], room="bench"),
-                "idle": dict(mode="idle", clients=conf["idle"], hold_s=2),
-            }
-            res = B.run_gen(srv, srv.port, cfgs[args.phase], tokens, workdir)
+            cfg = (dict(mode="idle", clients=conf["idle"], hold_s=2) if args.phase == "idle"
+                   else B.phase_config(args.phase, args.peer, conf))
+            res = B.run_gen(srv, srv.port, cfg, tokens, workdir)
             rec.wait(timeout=args.seconds + 60)
             err = rec.stderr.read()
             gc_lines = [x for x in srv.log_file.read_text(errors="replace").splitlines() if x.startswith("BENCH_GC")]

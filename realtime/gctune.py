@@ -62,7 +62,6 @@ class GcTuner:
         self.running = False
         self.collections = 0
         self.young_collections = 0
-        self.last_pause = 0.0
 
     def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
         """Use these async primitives for the task."""
@@ -98,10 +97,8 @@ class GcTuner:
     def tick(self, now: float, last_collect: float) -> float:
         """Freeze the heap; run the full collection when due. Returns the last collect time."""
         if self.full_collection_due(now, last_collect):
-            t0 = time.perf_counter()
             gc.unfreeze()
             gc.collect()
-            self.last_pause = time.perf_counter() - t0
             self.collections += 1
             self.rss_after_collect = self._rss()
             last_collect = now

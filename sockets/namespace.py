@@ -76,7 +76,7 @@ class RealtimeNamespace(Namespace):
         get_state().hub.forget(request.sid, str(reason or "client disconnect"))
 
     def trigger_event(self, event: str, *args: Any) -> Any:
-        handler = {"connect": self.on_connect, "disconnect": self.on_disconnect}.get(event, self._dispatch)
+        handler = getattr(self, "on_" + event) if event in ("connect", "disconnect") else self._dispatch
         return handle_event(self.socketio, handler, event, self.namespace, *args)
 
     def _dispatch(self, *data: Any) -> dict:
