@@ -44,7 +44,6 @@ class AuditLog:
                  sleep: Callable[[float], None] = time.sleep,
                  spawn: Callable[..., object] | None = None, enabled: bool = True) -> None:
         self.engine, self.table = engine, table
-        self.spill_path = spill_path
         self.spill = SpillFile(spill_path)
         self.batch_size, self.interval, self.memory_limit = max(1, batch_size), interval, memory_limit
         self.enabled = enabled
@@ -54,11 +53,17 @@ class AuditLog:
         self._flush_lock = threading.Lock()
         self._started = self._closed = False
         self.running = False
-        self.stats: dict[str, Any] = {"enqueued": 0, "written": 0, "spilled": 0, "replayed": 0, "failed": 0,
+        self.stats: dict[str, Any] = {"written": 0, "spilled": 0, "replayed": 0, "failed": 0,
                                       "errors": 0, "last_error": None, "last_write": None, "lag": 0.0}
         self.kinds: Counter[str] = Counter()
         self.state = "idle"
         self._sqlite_path = _sqlite_file(engine)
+
+
+    @property
+    def spill_path(self) -> str:
+        """Where rows wait while the database is down."""
+        return self.spill.path
 
     def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
         """Use these async primitives for the writer task."""
@@ -76,7 +81,6 @@ class AuditLog:
             log.exception("audit: could not build a %s row", str(kind)[:32])
             return
         with self._lock:
-            self.stats["enqueued"] += 1
             self.kinds[row["kind"]] += 1
             queued = not self._closed and len(self._queue) < self.memory_limit
             if queued:
@@ -262,7 +266,7 @@ class AuditLog:
         except OSError as exc:
             # The one path where a row truly cannot be kept: count it and say so loudly.
             self.stats["failed"] += len(rows)
-            log.error("audit: %d rows lost: cannot write spill file %s (%s)", len(rows), self.spill_path,
+            log.error("audit: %d rows lost: cannot write spill file %s (%s)", len(rows), self.spill.path,
                       type(exc).__name__)
 
     def _replay_spill(self) -> int:

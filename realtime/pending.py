@@ -19,6 +19,9 @@ class Pending:
 class PendingSessions:
     """Sessions opened but not joined; `due` hands back those past the timeout, once each."""
 
+    # Every session gets the same timeout and opens later than the one before, so the dict's
+    # insertion order is deadline order: the sweeper looks at the front only, never at all.
+
     def __init__(self, timeout: float) -> None:
         self.timeout = float(timeout)
         self._open: dict[str, Pending] = {}
@@ -28,6 +31,7 @@ class PendingSessions:
         """Start the clock for a new transport session."""
         now = time.monotonic() if now is None else now
         with self._lock:
+            self._open.pop(session_id, None)  # a reused id moves to the back, with its new deadline
             self._open[session_id] = Pending(session_id, now, remote_addr)
 
     def settled(self, session_id: str) -> None:
@@ -38,10 +42,13 @@ class PendingSessions:
     def due(self, now: float | None = None) -> list[Pending]:
         """Remove and return every session whose timeout has passed."""
         now = time.monotonic() if now is None else now
+        late = []
         with self._lock:
-            late = [p for p in self._open.values() if now - p.opened_at >= self.timeout]
-            for p in late:
-                del self._open[p.session_id]
+            while self._open:
+                first = next(iter(self._open.values()))
+                if now - first.opened_at < self.timeout:
+                    break
+                late.append(self._open.pop(first.session_id))
         return late
 
     def next_deadline(self) -> float | None:
@@ -49,7 +56,7 @@ class PendingSessions:
         with self._lock:
             if not self._open:
                 return None
-            return min(p.opened_at for p in self._open.values()) + self.timeout
+            return next(iter(self._open.values())).opened_at + self.timeout
 
     def __len__(self) -> int:
         return len(self._open)

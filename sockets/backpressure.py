@@ -42,7 +42,6 @@ class SendQueueGuard:
         self.eio = socketio.server.eio
         self.limit, self.namespace = int(limit), namespace
         self._dropping: set[str] = set()
-        self.dropped = 0
 
     def install(self) -> SendQueueGuard:
         """Wrap the engine.io server's send_packet."""
@@ -66,7 +65,8 @@ class SendQueueGuard:
         """Over the limit for longer than GRACE seconds, or over HARD_FACTOR times the limit."""
         size = sock.queue.qsize()
         if size < self.limit:
-            sock.over_limit_since = None
+            if getattr(sock, "over_limit_since", None) is not None:  # no write per packet otherwise
+                sock.over_limit_since = None
             return False
         now = time.monotonic() if now is None else now
         since = getattr(sock, "over_limit_since", None)
@@ -85,7 +85,6 @@ class SendQueueGuard:
             self.audit.enqueue("kick", user_id=info.user_id if info else None, sid=sid or eio_sid,
                                remote_addr=info.remote_addr if info else None, code="slow_consumer",
                                queued=sock.queue.qsize())
-            self.dropped += 1
             sock.close(wait=False, abort=True, reason=self.eio.reason.TRANSPORT_ERROR)
             self.eio.sockets.pop(eio_sid, None)
             _drain(sock.queue, self.eio.get_queue_empty_exception())

@@ -14,7 +14,7 @@ from sockets.cors import SocketCors
 
 @dataclass
 class Hardening:
-    """Handles on the installed guards (tests and /healthz read their counters)."""
+    """Handles on the guards installed on one app's Socket.IO server."""
 
     websocket_hardened: bool
     lean_sockets: bool

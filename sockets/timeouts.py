@@ -31,7 +31,6 @@ class ConnectTimeout:
         self.pending = PendingSessions(timeout)
         self._lock = threading.Lock()
         self._running = False
-        self.closed = 0
 
     def install(self) -> ConnectTimeout:
         """Wrap the Engine.IO connect and disconnect handlers."""
@@ -66,7 +65,6 @@ class ConnectTimeout:
             return
         self.audit.enqueue("connect_timeout", sid=late.session_id, remote_addr=late.remote_addr,
                            seconds=self.pending.timeout)
-        self.closed += 1
         # wait=False: a polling session with no pending GET would otherwise block this task.
         sock.close(wait=False, abort=False, reason=self.eio.reason.SERVER_DISCONNECT)
         self.eio.sockets.pop(late.session_id, None)
