@@ -6,10 +6,11 @@ Only hooks live here; settings stay on the command line (Makefile, docs).
   `--graceful-timeout` and then SIGKILL the worker with the audit queue still in memory. Instead,
   after a short drain the worker records a `disconnect` (reason `server_shutdown`) for each open
   socket and closes its Engine.IO session: clients see "transport close" and reconnect (to
-  another worker or host), the worker exits at once and `worker_exit` flushes. Should it still be
-  running 2.5 s before the deadline (seen with the eventlet worker: its connection pool does not
-  always drain after a server-side close), the audit log is closed then; later rows go straight
-  to the spill file, so the SIGKILL that follows loses nothing.
+  another worker or host), every connection's green thread ends (sockets/wsguard.py wakes the
+  reader of a WebSocket the server closed), the worker exits at once and `worker_exit` flushes.
+  Should it still be running 2.5 s before the deadline (a request that does not finish), the
+  audit log is closed then; later rows go straight to the spill file, so the SIGKILL that
+  follows loses nothing.
 - `worker_exit` runs on every way a worker ends (SIGTERM, SIGINT/SIGQUIT at once, max-requests)
   while its event loop still works: it records sockets still open, then writes the queue, or
   spills it to disk for the next start.
@@ -55,8 +56,8 @@ def _drain(worker: Any, state: Any, socketio: Any) -> None:
 
 def _close_before_deadline(worker: Any, state: Any, socketio: Any) -> None:
     """Close the audit log shortly before gunicorn's graceful timeout ends in a SIGKILL."""
-    # Seen with the eventlet worker: its connection pool does not always drain after a server-side
-    # close, so the master's SIGKILL may come first. Rows enqueued afterwards go to the spill file.
+    # A request that does not finish keeps the worker past the deadline, so the master's SIGKILL
+    # may come first. Rows enqueued afterwards go to the spill file.
     socketio.sleep(max(0.1, float(worker.cfg.graceful_timeout) - DEADLINE_MARGIN))
     state.audit.close(timeout=1.0)
 

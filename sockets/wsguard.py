@@ -13,14 +13,27 @@ not starting with a packet-type digit kills the handler with the session still r
 whole message at the frame limit (`SOCKET_MAX_MESSAGE_BYTES`, close code 1009), closes the
 WebSocket on a text message that is not an Engine.IO packet (1002; engine.io then closes the
 session normally) and unmasks with one integer XOR.
+
+It also closes a WebSocket once, and wakes whoever waits on it. eventlet closes the socket itself
+when the peer's close frame arrives, and engine.io's writer closes it again afterwards: eventlet
+then logged `socket shutdown error: [Errno 9] Bad file descriptor` (with no newline) on every
+client-side close. And eventlet's green socket `close` is the plain socket's: when one green
+thread (engine.io's writer) closes the connection, the reader parked in `recv` on it is never
+woken, so gunicorn's worker could not finish its connections at a graceful stop and was killed
+at the graceful timeout. `close` here tells the hub that the descriptor is gone.
 """
 
 from __future__ import annotations
 
 import binascii
+import errno
+import logging
+import socket
 from typing import Any
 
 from sockets.leanstack import flat
+
+log = logging.getLogger(__name__)
 
 PACKET_TYPES = frozenset("0123456")
 
@@ -53,6 +66,7 @@ def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, off
 
 def hardened_class(base: type, compression: bool = False, lean: bool = False) -> type:
     """A subclass of engine.io's eventlet WebSocketWSGI with the fixes above."""
+    from eventlet import hubs
     from eventlet.websocket import FailedConnectionError, RFC6455WebSocket
 
     class CappedMessage(RFC6455WebSocket.Message):
@@ -78,6 +92,24 @@ def hardened_class(base: type, compression: bool = False, lean: bool = False) ->
                 self.close(close_data=(1002, "Not an Engine.IO packet."))
                 return None
             return msg
+
+        def close(self, close_data: Any = None) -> None:
+            """Send the closing frame and close the connection, once; wake a reader parked on it."""
+            sock = self.socket
+            fileno = sock.fileno()
+            if fileno == -1:  # closed already (eventlet does so on the peer's close frame)
+                return
+            try:
+                self._send_closing_frame(close_data=close_data, ignore_send_errors=True)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError as e:
+                if e.errno not in (errno.ENOTCONN, errno.EBADF, errno.EPIPE, errno.ECONNRESET):
+                    log.info("%s socket shutdown error: %s", self.log_context, e)
+            finally:
+                sock.close()
+                # No yield since the close, so the number is not reused yet: any green thread
+                # still waiting on it gets IOClosed on the hub's next turn instead of waiting forever.
+                hubs.get_hub().mark_as_reopened(fileno)
 
     class HardenedWebSocketWSGI(base):  # type: ignore[misc, valid-type]
         """engine.io's eventlet WebSocket app, hardened."""

@@ -153,8 +153,10 @@ def free_port() -> int:
 class LiveServer:
     """A real `gunicorn -k eventlet` process on loopback."""
 
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None,
+                 graceful_timeout: float = 10) -> None:
         self.workdir = workdir
+        self.graceful_timeout = graceful_timeout
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_uri = f"sqlite:///{workdir / 'live.sqlite'}"
@@ -175,9 +177,10 @@ class LiveServer:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",
-             "--worker-connections", "2000", "--graceful-timeout", "10", "-b", f"127.0.0.1:{self.port}",
-             "wsgi:app"], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own process group, so stop() can reap the worker too
+             "--worker-connections", "2000", "--graceful-timeout", str(self.graceful_timeout),
+             "-b", f"127.0.0.1:{self.port}", "wsgi:app"], cwd=ROOT, env=self.env, stdout=self.log,
+            # its own process group, so stop() can reap the worker too
+            stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
