@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 EVENTS = frozenset({"whoami", "join", "leave", "message", "presence", "refresh"})
 REFUSAL_CODES = frozenset({"auth_required", "token_invalid", "token_expired", "token_revoked",
                            "wrong_token_type", "user_unknown", "origin_forbidden", "rate_limited",
-                           "too_many_connections", "internal_error"})
+                           "too_many_connections", "unavailable", "internal_error"})
 
 
 class NullMetrics:

@@ -10,7 +10,7 @@ from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, Namespace
 
 from extensions import db
-from realtime import rooms, tokens
+from realtime import outage, rooms, tokens
 from realtime.errors import AppError, InvalidPayload, NotJoined, OriginForbidden, auth_error
 from realtime.payloads import check_shape
 from realtime.state import get_state
@@ -65,6 +65,16 @@ class RealtimeNamespace(Namespace):
         except AppError as exc:
             state.hub.refused(exc.code, sid=sid, remote_addr=addr, user_id=user_id)
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
+        except Exception as exc:
+            # Database or Redis down: refuse at once with a retryable code; an escaping error
+            # would leave the client's CONNECT unanswered.
+            if not outage.is_outage(exc):
+                raise
+            log.warning("socket connect refused: %s unavailable", type(exc).__name__)
+            with contextlib.suppress(Exception):  # the session may hold the dead connection
+                db.session.rollback()
+            err = outage.refuse_connect(state, sid=sid, remote_addr=addr, user_id=user_id)
+            raise ConnectionRefusedError(err.code, err.to_dict()) from None
         # Also in the Socket.IO session, for apps that read it with `server.get_session(sid)`.
         # (The Flask-SocketIO test client has no Engine.IO session to store it in.)
         with contextlib.suppress(KeyError):

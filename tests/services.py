@@ -113,10 +113,18 @@ class Postgres:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "--no-sync", "-E", "UTF8")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Start the server on its existing data (after `pause`) and wait until it accepts connections."""
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "pg.log"),
                   "-o", f"'{opts}'", "-w", "start")
-        return self
+
+    def pause(self) -> None:
+        """Stop the server at once, keeping its data: an outage that `resume` ends."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def create_db(self, name: str) -> str:
         """Create a database; returns its SQLAlchemy URL."""
