@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKER_CONNECTIONS ?= 10000
 
-.PHONY: run test deps dev-deps sysdeps vendor lint bench run-cluster clean
+.PHONY: run test deps dev-deps sysdeps vendor lint bench run-cluster screenshots clean
 
 .venv/.deps: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -34,9 +34,21 @@ run: deps vendor
 	exec .venv/bin/gunicorn -k eventlet -w 1 --worker-connections $(WORKER_CONNECTIONS) \
 		-b $(HOST):$(PORT) wsgi:app
 
+# The tests write only to temporary folders: the checkout must look the same afterwards.
 test: dev-deps sysdeps vendor
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
-	.venv/bin/python -m pytest
+	before=$$(git status --porcelain 2>/dev/null); \
+	.venv/bin/python -m pytest; rc=$$?; \
+	after=$$(git status --porcelain 2>/dev/null); \
+	if [ "$$before" != "$$after" ]; then \
+		echo "make test changed the checkout (git status --porcelain):"; \
+		diff <(echo "$$before") <(echo "$$after"); exit 1; \
+	fi; \
+	exit $$rc
+
+# The pictures in the docs (docs/demo.png), from a real server driven in Chromium.
+screenshots: dev-deps sysdeps vendor
+	.venv/bin/python scripts/screenshots.py
 
 # Peers side by side, 3 rounds: writes docs/benchmarks.md and docs/benchmarks.png (~20 min).
 bench: dev-deps vendor sysdeps

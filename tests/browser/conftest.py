@@ -10,6 +10,7 @@ No `playwright install`: Chromium comes from Debian.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -22,6 +23,28 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("REALTIME_TEST_CHROMIUM", "/usr/bin/chromium")
 ACCESS_TOKEN_SECONDS = 3
 
+
+
+def checkout_state() -> dict[str, str]:
+    """Each changed or untracked path of the checkout (`git status --porcelain`) with its content hash."""
+    out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "-z"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    state = {}
+    for entry in filter(None, out.split("\0")):
+        path = REPO_ROOT / entry[3:]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "-"
+        state[entry] = digest
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_unchanged():
+    """The browser tests write only to temporary folders: the checkout looks the same afterwards."""
+    before = checkout_state()
+    yield
+    after = checkout_state()
+    changed = sorted(set(before.items()) ^ set(after.items()))
+    assert not changed, f"the browser tests changed the checkout: {changed}"
 
 
 @pytest.fixture(scope="session")
