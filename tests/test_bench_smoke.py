@@ -1,4 +1,4 @@
-"""The benchmark harness runs end to end (issue 9): a few clients, a few seconds.
+"""The benchmark harness runs end to end: a few clients, a few seconds.
 
 Speed is never asserted here: the machines are shared and noisy. This only
 checks that bench/smoke.sh starts the peers, drives them with the load

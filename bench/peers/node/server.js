@@ -1,6 +1,6 @@
 'use strict';
-// Peer (b): the seed's own design in Node. socket.io 4.8 with an io.use
-// middleware verifying the JWT (HS256 pinned) with jsonwebtoken.
+// Peer (b), the reference peer: socket.io 4.8 with jsonwebtoken (Node), an io.use middleware
+// verifying the JWT (HS256 pinned).
 // Env: PORT, BENCH_JWT_SECRET, BENCH_LAG_FILE (optional event-loop lag log).
 const http = require('http');
 const fs = require('fs');
