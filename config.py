@@ -56,6 +56,9 @@ DEFAULTS: dict = {
     "GC_COLLECT_GROWTH": 0.25,
     "GC_YOUNG_INTERVAL": 0.02,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # GET /metrics: open when neither is set; else a matching bearer token or a listed network.
+    "METRICS_TOKEN": None,
+    "METRICS_ALLOWED_NETWORKS": [],
     "SQLALCHEMY_ENGINE_OPTIONS": {},
 }
 
