@@ -30,6 +30,7 @@ DEFAULTS: dict = {
     "SOCKET_ABUSE_DISCONNECT": 5,
     "AUTH_FAILURE_LIMIT": [20, 60],
     "LOGIN_FAILURE_LIMIT_PER_USER": [10, 300],
+    "REGISTER_LIMIT": [20, 3600],  # registrations per remote address: count per seconds
     "SOCKET_MAX_MESSAGE_BYTES": 65536,
     "SOCKET_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
     "SOCKET_MAX_CONNECTIONS_PER_USER": 10,

@@ -76,7 +76,13 @@ def _access_lifetime() -> int:
 
 @bp.post("/register")
 def register():
+    state, addr = get_state(), remote_addr() or "?"
+    retry = state.register_limit.retry_after(addr)  # REGISTER_LIMIT: accounts per address
+    if retry:
+        state.audit.enqueue("rate_limited", remote_addr=addr, scope="register")
+        raise RateLimited(retry, "Too many registrations from this address; try again later.")
     username, password = validate_credentials(json_object({"username", "password"}, {"username", "password"}))
+    state.register_limit.hit(addr)  # before the (costly) hash: every attempt counts, taken names too
     return jsonify(create_user(username, password).to_public()), 201
 
 

@@ -29,6 +29,7 @@ class State:
     registry: Registry
     hub: Hub
     login_failures: FailureCounter
+    register_limit: Any = None  # registrations per address (REGISTER_LIMIT); a FailureCounter's interface
 
     def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
         """Run background work with the socket layer's async primitives (before any has started)."""
@@ -74,7 +75,7 @@ def init_app(app: Flask, *, sleep: Callable[[float], None] | None = None,
                            sleep=sleep, spawn=spawn, young_interval=float(cfg["GC_YOUNG_INTERVAL"]),
                            collect_growth=float(cfg["GC_COLLECT_GROWTH"]))
     state = State(tokens=TokenSettings.from_config(cfg), audit=audit, registry=registry, hub=hub,
-                  login_failures=login_failures)
+                  login_failures=login_failures, register_limit=_register_limit(cfg, registry))
     app.extensions["realtime"] = state
     return state
 
@@ -90,6 +91,20 @@ def _backends(cfg: dict, *, sleep: Callable[[float], None],
 
         return redis_backends(url, cfg, spawn=spawn, sleep=sleep)
     return MemoryRegistry(), LocalBus(), FailureCounter(limit, window), FailureCounter(*per_user)
+
+
+def _register_limit(cfg: dict, registry: Registry) -> Any:
+    """The per-address registration counter: in Redis when the registry is, so every process shares it."""
+    value = cfg.get("REGISTER_LIMIT") or [20, 3600]
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
+        raise RuntimeError("REGISTER_LIMIT must be a pair of positive numbers")
+    limit, window = int(value[0]), float(value[1])
+    client = getattr(registry, "r", None)
+    if client is not None:
+        from realtime.redis_bus import RedisFailureCounter
+
+        return RedisFailureCounter(client, "register", limit, window, cfg.get("REDIS_KEY_PREFIX") or "realtime")
+    return FailureCounter(limit, window)
 
 
 def get_state() -> State:

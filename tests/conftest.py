@@ -42,6 +42,7 @@ def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
         # A cheap hash keeps the suite fast; the scrypt default is tested on the live server.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "GC_FREEZE_INTERVAL": 0,  # the test process's collector stays untouched (test_gctune tests it)
+        "REGISTER_LIMIT": [100000, 3600],  # tests register many users; test_register_limit tests it
         **overrides,
     })
     with application.app_context():
@@ -163,6 +164,8 @@ class LiveServer:
         self.env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
                     "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SECRET_KEY": "s" * 40,
                     "FLASK_AUDIT_SPILL_FILE": str(workdir / "spill.jsonl"),
+                    # Live tests register many users from 127.0.0.1; test_register_limit tests the limit.
+                    "FLASK_REGISTER_LIMIT": "[100000, 3600]",
                     "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_path = workdir / f"server-{self.port}.log"
         self.proc: subprocess.Popen | None = None

@@ -26,6 +26,9 @@ def test_message_queue_selects_redis_backends(tmp_path: Path, redis_server) -> N
         assert isinstance(state.hub.bus, RedisBus) and state.hub.bus.channel == "flask-socketio-revoke"
         assert isinstance(state.hub.auth_failures, RedisFailureCounter)
         assert isinstance(state.login_failures, RedisFailureCounter)
+        # Registrations per address are counted in Redis too: every process shares the limit.
+        assert isinstance(state.register_limit, RedisFailureCounter)
+        assert (state.register_limit.limit, state.register_limit.window) == (20, 3600)
         assert state.registry.on_presence == state.hub.publish_presence
         assert not state.registry.running  # nothing registers in Redis before the first socket
     finally:
@@ -37,6 +40,7 @@ def test_default_stays_embedded(tmp_path: Path) -> None:
     app = _app(tmp_path)
     state = app.extensions["realtime"]
     assert isinstance(state.registry, MemoryRegistry)
+    assert (state.register_limit.limit, state.register_limit.window) == (20, 3600)  # the default
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
     state.audit.close()
 
