@@ -14,6 +14,7 @@ from realtime import outage, rooms, tokens
 from realtime.errors import AppError, InvalidPayload, NotJoined, OriginForbidden, auth_error
 from realtime.payloads import check_shape
 from realtime.state import get_state
+from sockets import dm
 from sockets.context import handle_event
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class RealtimeNamespace(Namespace):
                 db.session.rollback()
             err = outage.refuse_connect(state, sid=sid, remote_addr=addr, user_id=user_id)
             raise ConnectionRefusedError(err.code, err.to_dict()) from None
+        # Every socket of a user in one room: a dm reaches the peer's sockets on every process.
+        self.socketio.server.enter_room(sid, dm.user_room(ident.user_id), namespace=self.namespace)
         # Also in the Socket.IO session, for apps that read it with `server.get_session(sid)`.
         # (The Flask-SocketIO test client has no Engine.IO session to store it in.)
         with contextlib.suppress(KeyError):
@@ -121,12 +124,15 @@ class RealtimeNamespace(Namespace):
         room = rooms.room_name(payload)
         since = rooms.since_id(payload)
         rooms.check_access(room, info.username)
+        peer = dm.peer(room, info.username) if dm.is_dm(room) else None  # refuses an unknown user
         state, cfg = get_state(), current_app.config
         history, truncated = rooms.history(room, since, int(cfg["HISTORY_LIMIT"]), int(cfg["HISTORY_MAX"]))
         state.hub.transport.enter_room(info.sid, room)
         change = state.registry.join(info.sid, room)
         if change:
             state.hub.publish_presence([change])
+            if peer is not None:  # this user's first socket in the dm: the peer learns of it
+                dm.notify(self.socketio, self.namespace, room, info.username, peer[0])
         state.audit.enqueue("join", user_id=info.user_id, sid=info.sid, remote_addr=info.remote_addr, room=room)
         return {"ok": True, "room": room, "members": state.registry.members(room),
                 "history": history, "truncated": truncated}
@@ -151,6 +157,8 @@ class RealtimeNamespace(Namespace):
         state = get_state()
         msg = rooms.store_message(room, info.user_id, info.username, text)
         state.hub.transport.broadcast("message", msg, room)
+        if dm.is_dm(room):
+            dm.notify(self.socketio, self.namespace, room, info.username, dm.peer(room, info.username)[0])
         state.audit.enqueue("message", user_id=info.user_id, sid=info.sid, remote_addr=info.remote_addr,
                             room=room, message_id=msg["id"])
         return {"ok": True, "id": msg["id"]}

@@ -1,0 +1,79 @@
+"""Direct messages: a dm room must name an existing peer, and the peer is told the room exists.
+
+Every authenticated socket also sits in a Socket.IO room of its own user (`user:<id>`; the colon
+keeps it apart from socket ids and from user-named rooms), so the server can reach all of a
+user's sockets, on every process, without knowing their sids. When a dm room is first joined by
+one of its users (that user's first socket in it) and whenever it gets a message, the other user's
+sockets receive `dm` `{"room", "from"}`. The names a dm room is built from are found by asking
+`rooms.dm_room` which username pairs produce it, so the naming rule stays in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Any
+
+import sqlalchemy as sa
+
+from extensions import db
+from models import User
+from realtime import rooms
+from realtime.errors import AppError
+
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+_PEERS: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()  # (room, me) -> (peer id, name)
+_PEERS_MAX = 4096
+
+
+class UnknownPeer(AppError):
+    """A dm room for a username that does not exist."""
+
+    code, status, message = "user_unknown", 404, "No user has that name."
+
+
+def user_room(user_id: str) -> str:
+    """The Socket.IO room holding every socket of one user."""
+    return f"user:{user_id}"
+
+
+def is_dm(room: str) -> bool:
+    """True for a dm room name."""
+    return room.startswith("dm.")
+
+
+def _candidates(room: str, me: str) -> set[str]:
+    """Every username that, paired with me, names this room."""
+    found = set()
+    for i in range(len(room)):
+        for j in range(i + 3, min(len(room), i + 32) + 1):
+            name = room[i:j]
+            if USERNAME_RE.fullmatch(name) and rooms.dm_room(me, name) == room:
+                found.add(name)
+    return found
+
+
+def peer(room: str, me: str) -> tuple[str, str]:
+    """(user id, username) of the other user of a dm room that names me; UnknownPeer if none exists."""
+    key = (room, me)
+    hit = _PEERS.get(key)
+    if hit is not None:
+        return hit
+    names = _candidates(room, me)
+    row = None
+    if names:
+        row = db.session.execute(sa.select(User.id, User.username).where(User.username.in_(names))
+                                 .where(User.is_active.is_(True)).order_by(User.id).limit(1)).first()
+        db.session.rollback()  # end the read transaction: SQLite readers must not pin the WAL
+    if row is None:
+        raise UnknownPeer()
+    found = (str(row[0]), row[1])
+    _PEERS[key] = found
+    if len(_PEERS) > _PEERS_MAX:
+        _PEERS.popitem(last=False)
+    return found
+
+
+def notify(socketio: Any, namespace: str, room: str, sender: str, peer_id: str) -> None:
+    """Tell every socket of the peer that this dm room has something for them."""
+    socketio.emit("dm", {"room": room, "from": sender}, to=user_room(peer_id), namespace=namespace)
