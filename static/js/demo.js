@@ -27,6 +27,9 @@ const el = {
   roomInput: $("room-input"),
   dmForm: $("dm-form"),
   dmInput: $("dm-input"),
+  roomError: $("room-error"),
+  join: $("join"),
+  dm: $("dm"),
   rooms: $("rooms"),
   presence: $("presence"),
   currentRoom: $("current-room"),
@@ -46,7 +49,7 @@ const state = {
   refresh: null,
   rt: null,
   current: null, // current room name
-  rooms: new Map(), // name -> {messages: [], ids: Set, members: [], lastId}
+  rooms: new Map(), // name -> {messages: [], ids: Set, members: [], lastId, unread}
 };
 
 // For tests and debugging: every status the page went through, as displayed.
@@ -156,7 +159,7 @@ function dmRoom(a, b) {
 function roomState(name) {
   let r = state.rooms.get(name);
   if (!r) {
-    r = { messages: [], ids: new Set(), members: [], lastId: null };
+    r = { messages: [], ids: new Set(), members: [], lastId: null, unread: false };
     state.rooms.set(name, r);
   }
   return r;
@@ -166,10 +169,12 @@ function renderRooms() {
   el.rooms.replaceChildren();
   for (const name of state.rooms.keys()) {
     const li = make("li");
-    const b = make("button", name === state.current ? "room active" : "room", name);
+    const unread = name !== state.current && state.rooms.get(name).unread;
+    const b = make("button", `room${name === state.current ? " active" : ""}${unread ? " unread" : ""}`, name);
     b.type = "button";
     b.dataset.room = name;
     if (name === state.current) b.setAttribute("aria-current", "true");
+    if (unread) b.title = "new messages";
     b.addEventListener("click", () => switchRoom(name));
     li.append(b);
     el.rooms.append(li);
@@ -214,6 +219,10 @@ function addMessage(m) {
   r.messages.push(m);
   if (r.messages.length > MESSAGE_LIMIT) r.messages.splice(0, r.messages.length - MESSAGE_LIMIT);
   if (typeof m.id === "number" && (r.lastId === null || m.id > r.lastId)) r.lastId = m.id;
+  if (m.room !== state.current && !r.unread && m.user !== state.username) {
+    r.unread = true;
+    renderRooms();
+  }
   if (m.room === state.current) {
     el.messages.append(messageNode(m));
     while (el.messages.childElementCount > MESSAGE_LIMIT) el.messages.firstElementChild.remove();
@@ -229,6 +238,7 @@ function setMembers(room, members) {
 
 function switchRoom(name) {
   state.current = name;
+  if (state.rooms.has(name)) state.rooms.get(name).unread = false;
   renderRooms();
   renderMessages();
   renderPresence();
@@ -244,9 +254,10 @@ function ackError(ack) {
   return text;
 }
 
-async function joinRoom(name, { switchTo = true } = {}) {
+// Errors about a room the user typed show under the room inputs (phones stack the page).
+async function joinRoom(name, { switchTo = true, dmWith = null } = {}) {
   if (!ROOM_RE.test(name)) {
-    showError(el.chatError, "Room names are 1-64 characters of A-Z a-z 0-9 _ . -");
+    showError(el.roomError, "Room names are 1-64 characters of A-Z a-z 0-9 _ . -");
     return;
   }
   const known = state.rooms.has(name);
@@ -263,7 +274,8 @@ async function joinRoom(name, { switchTo = true } = {}) {
   }
   if (!ack || ack.ok !== true) {
     log("error", `join ${name}: ${ackError(ack)}`);
-    showError(el.chatError, `Cannot join ${name}: ${ackError(ack)}`);
+    const unknown = dmWith && ack && ack.error && ack.error.code === "user_unknown";
+    showError(el.roomError, unknown ? `No user is called ${dmWith}.` : `Cannot join ${name}: ${ackError(ack)}`);
     if (!known || !r.messages.length) dropRoom(name);
     return;
   }
@@ -322,10 +334,42 @@ function onStatus(s) {
   el.messageInput.disabled = !usable;
   el.send.disabled = !usable;
   if (s.state === "stopped" && s.code !== "closed") {
-    // The server ended the session for good (revoked token, deleted user...).
-    el.authPanel.hidden = false;
+    // The server ended the session for good (revoked token, deleted user...): nothing on the
+    // page works any more, so show only the login form, with the reason.
+    endSession();
     showError(el.authError, `Session ended (${s.code}). Log in again.`);
   }
+}
+
+// Back to the login form: no socket, no tokens, no rooms, no chat or session buttons.
+// The status line keeps saying why (set by the caller).
+function endSession() {
+  state.rt = null;
+  state.username = null;
+  state.access = null;
+  state.refresh = null;
+  state.rooms = new Map();
+  state.current = null;
+  el.whoami.textContent = "";
+  el.logout.hidden = true;
+  el.logoutAll.hidden = true;
+  el.chatPanel.hidden = true;
+  el.authPanel.hidden = false;
+  for (const b of [el.logout, el.logoutAll, el.leave, el.join, el.dm]) b.disabled = true;
+  showError(el.roomError, "");
+  showError(el.chatError, "");
+  renderRooms();
+  renderMessages();
+  renderPresence();
+}
+
+// The other user of a dm room wrote or opened it: list it (joined, so its messages arrive).
+function onDm(p) {
+  if (!p || typeof p.room !== "string" || !ROOM_RE.test(p.room)) return;
+  if (state.rooms.has(p.room)) return;
+  roomState(p.room).unread = true;
+  renderRooms();
+  joinRoom(p.room, { switchTo: false });
 }
 
 function onEvent(name, payload) {
@@ -338,6 +382,9 @@ function onEvent(name, payload) {
       break;
     case "session":
       log("session", `${payload && payload.user && payload.user.username}, sid ${payload && payload.sid}, expires ${timeOf(payload && payload.expires_at)}`);
+      break;
+    case "dm":
+      log("dm", `${payload && payload.from} in ${payload && payload.room}`);
       break;
     case "refreshed":
       log("refreshed", `token swapped in place, expires ${timeOf(payload.expires_at)}`);
@@ -362,6 +409,7 @@ function connectSocket() {
   });
   rt.on("message", addMessage);
   rt.on("presence", (p) => p && setMembers(p.room, p.members));
+  rt.on("dm", onDm);
 }
 
 // Live countdown of the access token's remaining seconds.
@@ -402,6 +450,9 @@ async function login(creds) {
   state.current = DEFAULT_ROOM;
   el.password.value = "";
   showError(el.authError, "");
+  showError(el.roomError, "");
+  showError(el.chatError, "");
+  for (const b of [el.logout, el.logoutAll, el.join, el.dm]) b.disabled = false;
   el.authPanel.hidden = true;
   el.chatPanel.hidden = false;
   el.logout.hidden = false;
@@ -446,8 +497,9 @@ el.register.addEventListener("click", async () => {
 
 async function logout(everywhere) {
   const rt = state.rt;
+  if (!rt || !state.access) return; // the session has ended already
   state.rt = null;
-  if (rt) rt.close();
+  rt.close();
   try {
     const data = await authed("/api/auth/logout", everywhere ? { everywhere: true } : {});
     log("logout", `${everywhere ? "everywhere; " : ""}revoked ${(data.revoked || []).length} token(s)`);
@@ -467,6 +519,8 @@ async function logout(everywhere) {
   el.chatPanel.hidden = true;
   el.authPanel.hidden = false;
   showError(el.authError, "");
+  showError(el.roomError, "");
+  showError(el.chatError, "");
   el.username.focus();
 }
 
@@ -478,6 +532,11 @@ el.joinForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const name = el.roomInput.value.trim();
   if (!name) return;
+  showError(el.roomError, "");
+  if (!ROOM_RE.test(name)) {
+    joinRoom(name); // shows why; the input keeps the name to fix
+    return;
+  }
   el.roomInput.value = "";
   joinRoom(name);
 });
@@ -485,16 +544,17 @@ el.joinForm.addEventListener("submit", (ev) => {
 el.dmForm.addEventListener("submit", (ev) => {
   ev.preventDefault();
   const other = el.dmInput.value.trim();
+  showError(el.roomError, "");
   if (!USERNAME_RE.test(other)) {
-    showError(el.chatError, "Not a valid username.");
+    showError(el.roomError, "Not a valid username.");
     return;
   }
   if (other === state.username) {
-    showError(el.chatError, "Pick someone else to talk to.");
+    showError(el.roomError, "Pick someone else to talk to.");
     return;
   }
   el.dmInput.value = "";
-  joinRoom(dmRoom(state.username, other));
+  joinRoom(dmRoom(state.username, other), { dmWith: other });
 });
 
 el.leave.addEventListener("click", () => leaveRoom());
