@@ -15,6 +15,7 @@ from collections import OrderedDict
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from extensions import db
 from models import User
@@ -22,8 +23,7 @@ from realtime import rooms
 from realtime.errors import AppError
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
-_PEERS: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()  # (room, me) -> (peer id, name)
-_PEERS_MAX = 4096
+_PEERS_MAX = 4096  # (room, me) -> (peer id, name), per app: ids belong to one database
 
 
 class UnknownPeer(AppError):
@@ -55,8 +55,10 @@ def _candidates(room: str, me: str) -> set[str]:
 
 def peer(room: str, me: str) -> tuple[str, str]:
     """(user id, username) of the other user of a dm room that names me; UnknownPeer if none exists."""
+    cache: OrderedDict[tuple[str, str], tuple[str, str]] = current_app.extensions.setdefault(
+        "dm_peers", OrderedDict())
     key = (room, me)
-    hit = _PEERS.get(key)
+    hit = cache.get(key)
     if hit is not None:
         return hit
     names = _candidates(room, me)
@@ -68,9 +70,9 @@ def peer(room: str, me: str) -> tuple[str, str]:
     if row is None:
         raise UnknownPeer()
     found = (str(row[0]), row[1])
-    _PEERS[key] = found
-    if len(_PEERS) > _PEERS_MAX:
-        _PEERS.popitem(last=False)
+    cache[key] = found
+    if len(cache) > _PEERS_MAX:
+        cache.popitem(last=False)
     return found
 
 
