@@ -14,11 +14,16 @@ from tests.conftest import ROOT
 
 def test_js_client_socket_auth(live_server):
     u, other, k = live_server.register(), live_server.register(), live_server.register()
+    # Revoked by a logout, but far from expiry, so it is refused as revoked however slow the run.
+    revoked = live_server.mint(other["id"], exp=int(time.time()) + 120)
+    requests.post(live_server.url + "/api/auth/logout", headers={"Authorization": "Bearer " + revoked})
+    # A fresh server-issued (3-second) token, and short tokens that start counting only now:
+    # registering three users (scrypt) can take seconds on a busy machine.
+    fresh = live_server.register(u["username"])
     now = int(time.time())
-    requests.post(live_server.url + "/api/auth/logout", headers={"Authorization": "Bearer " + other["access"]})
     cases = {
         "url": live_server.url,
-        "valid": u["access"],
+        "valid": fresh["access"],
         "short": live_server.mint(u["id"], exp=now + 3),
         "short2": live_server.mint(u["id"], exp=now + 3),
         "fresh": live_server.mint(u["id"], exp=now + 120),
@@ -34,7 +39,7 @@ def test_js_client_socket_auth(live_server):
             "missing_claims": {"token": live_server.mint(u["id"], drop=("exp",))},
             "expired": {"token": live_server.mint(u["id"], exp=now - 2)},
             "refresh_token": {"token": u["refresh"]},
-            "revoked": {"token": other["access"]},
+            "revoked": {"token": revoked},
             "deleted_user": {"token": live_server.mint("424242")},
         },
     }

@@ -102,8 +102,22 @@ async function refreshAccessToken() {
   return state.access;
 }
 
-// A REST call with the access token, refreshed once if it has expired.
+// Seconds since the epoch at which a JWT expires (its `exp`), or null.
+function tokenExp(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part));
+    return typeof claims.exp === "number" ? claims.exp : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+// A REST call with the access token, refreshed once if it has expired. A token about to expire
+// is refreshed first: a request bound to fail would show as an error in the browser console.
 async function authed(path, body) {
+  const exp = state.access ? tokenExp(state.access) : null;
+  if (state.refresh && exp !== null && exp - Date.now() / 1000 < 2) await refreshAccessToken();
   try {
     return await api(path, { body, token: state.access });
   } catch (e) {
