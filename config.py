@@ -115,7 +115,9 @@ def configure(app: Flask, overrides: dict | None) -> None:
 # Server databases (PostgreSQL): each greenlet running a handler or REST request holds one pooled
 # connection while it works, and the audit writer one more; see docs/scaling.md for the sizing.
 SERVER_DB_POOL = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10, "pool_pre_ping": True,
-                  "pool_recycle": 1800}
+                  "pool_recycle": 1800,
+                  # A database host that drops packets must not hold a socket connect for minutes.
+                  "connect_args": {"connect_timeout": 5}}
 
 
 def _engine_defaults(cfg: dict) -> None:
