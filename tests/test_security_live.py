@@ -237,3 +237,32 @@ def test_refresh_with_a_revoked_token_is_refused(server, peers):
     logout(server, second["access_token"])
     ack = p.call("refresh", {"token": second["access_token"]})
     assert ack["ok"] is False and ack["error"]["code"] == "token_revoked"
+
+
+# -- sessions: "everywhere" to the instant, a plain logout ends its refresh token too -----------
+
+def test_logout_everywhere_right_after_a_login_revokes_that_login(server, peers):
+    for _ in range(5):
+        user = register(server.url, name())
+        login = requests.post(server.url + "/api/auth/login", timeout=5,
+                              json={"username": user["username"], "password": "correct horse battery"}).json()
+        logout(server, user["access"], everywhere=True)  # the same second as the login, most likely
+        r = requests.post(server.url + "/api/auth/refresh", timeout=5,
+                          headers={"Authorization": "Bearer " + login["refresh_token"]})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "token_revoked"
+        assert peers(server.url, login["access_token"]).refused() == "token_revoked"
+        fresh = requests.post(server.url + "/api/auth/login", timeout=5,
+                              json={"username": user["username"], "password": "correct horse battery"}).json()
+        peers(server.url, fresh["access_token"]).connect()
+
+
+def test_plain_logout_ends_the_refresh_token_of_that_login(server, peers):
+    user = register(server.url, name())
+    refreshed = requests.post(server.url + "/api/auth/refresh", timeout=5,
+                              headers={"Authorization": "Bearer " + user["refresh"]}).json()["access_token"]
+    on_refreshed = peers(server.url, refreshed).connect()
+    logout(server, user["access"])
+    on_refreshed.wait("auth_revoked")
+    r = requests.post(server.url + "/api/auth/refresh", timeout=5,
+                      headers={"Authorization": "Bearer " + user["refresh"]})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "token_revoked"
