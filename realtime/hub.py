@@ -253,6 +253,8 @@ class Hub:
     def _sweep_loop(self) -> None:
         while self._sweeping:
             self._sleep(self.sweep_interval)
+            if not self._sweeping:
+                break
             try:
                 self.sweep()
             except Exception:  # noqa: BLE001 - a database blip must not end the safety net
