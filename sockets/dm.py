@@ -20,7 +20,7 @@ from flask import current_app
 from extensions import db
 from models import User
 from realtime import rooms
-from realtime.errors import AppError
+from realtime.errors import AppError, Forbidden
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 _PEERS_MAX = 4096  # (room, me) -> (peer id, name), per app: ids belong to one database
@@ -51,6 +51,29 @@ def _candidates(room: str, me: str) -> set[str]:
             if USERNAME_RE.fullmatch(name) and rooms.dm_room(me, name) == room:
                 found.add(name)
     return found
+
+
+def access(room: str, me: str) -> tuple[str, str] | None:
+    """`rooms.check_access`, then the peer of a dm room as (user id, username); None for a public room.
+
+    A dm room that names me and a username nobody has is refused as UnknownPeer (`user_unknown`)
+    instead of `forbidden`, so the client can say what is wrong.
+    """
+    try:
+        rooms.check_access(room, me)
+    except Forbidden:
+        names = _candidates(room, me) if is_dm(room) else set()
+        if names and not _registered(names):
+            raise UnknownPeer() from None
+        raise
+    return peer(room, me) if is_dm(room) else None
+
+
+def _registered(names: set[str]) -> bool:
+    """True when any of these usernames exists (spelled exactly)."""
+    found = db.session.scalar(sa.select(User.id).where(User.username.in_(names)).limit(1))
+    db.session.rollback()  # end the read transaction: SQLite readers must not pin the WAL
+    return found is not None
 
 
 def peer(room: str, me: str) -> tuple[str, str]:
