@@ -1,4 +1,4 @@
-"""Direct messages: a dm room must name an existing peer, and the peer is told the room exists.
+"""Direct messages: the peer is told that a dm room has something for them.
 
 Every authenticated socket also sits in a Socket.IO room of its own user (`user:<id>`; the colon
 keeps it apart from socket ids and from user-named rooms), so the server can reach all of a
@@ -20,16 +20,10 @@ from flask import current_app
 from extensions import db
 from models import User
 from realtime import rooms
-from realtime.errors import AppError, Forbidden
+from realtime.errors import Forbidden
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 _PEERS_MAX = 4096  # (room, me) -> (peer id, name), per app: ids belong to one database
-
-
-class UnknownPeer(AppError):
-    """A dm room for a username that does not exist."""
-
-    code, status, message = "user_unknown", 404, "No user has that name."
 
 
 def user_room(user_id: str) -> str:
@@ -53,31 +47,8 @@ def _candidates(room: str, me: str) -> set[str]:
     return found
 
 
-def access(room: str, me: str) -> tuple[str, str] | None:
-    """`rooms.check_access`, then the peer of a dm room as (user id, username); None for a public room.
-
-    A dm room that names me and a username nobody has is refused as UnknownPeer (`user_unknown`)
-    instead of `forbidden`, so the client can say what is wrong.
-    """
-    try:
-        rooms.check_access(room, me)
-    except Forbidden:
-        names = _candidates(room, me) if is_dm(room) else set()
-        if names and not _registered(names):
-            raise UnknownPeer() from None
-        raise
-    return peer(room, me) if is_dm(room) else None
-
-
-def _registered(names: set[str]) -> bool:
-    """True when any of these usernames exists (spelled exactly)."""
-    found = db.session.scalar(sa.select(User.id).where(User.username.in_(names)).limit(1))
-    db.session.rollback()  # end the read transaction: SQLite readers must not pin the WAL
-    return found is not None
-
-
 def peer(room: str, me: str) -> tuple[str, str]:
-    """(user id, username) of the other user of a dm room that names me; UnknownPeer if none exists."""
+    """(user id, username) of the other user of a dm room that `rooms.check_access` let me into."""
     cache: OrderedDict[tuple[str, str], tuple[str, str]] = current_app.extensions.setdefault(
         "dm_peers", OrderedDict())
     key = (room, me)
@@ -90,8 +61,8 @@ def peer(room: str, me: str) -> tuple[str, str]:
         row = db.session.execute(sa.select(User.id, User.username).where(User.username.in_(names))
                                  .where(User.is_active.is_(True)).order_by(User.id).limit(1)).first()
         db.session.rollback()  # end the read transaction: SQLite readers must not pin the WAL
-    if row is None:
-        raise UnknownPeer()
+    if row is None:  # the user was removed since the access check
+        raise Forbidden("This dm room is for its two users only.")
     found = (str(row[0]), row[1])
     cache[key] = found
     if len(cache) > _PEERS_MAX:

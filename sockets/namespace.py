@@ -145,7 +145,8 @@ class RealtimeNamespace(Namespace):
     def on_join(self, info, payload: Any) -> dict:
         room = rooms.room_name(payload)
         since = rooms.since_id(payload)
-        peer = dm.access(room, info.username)  # rooms.check_access; a dm's peer must exist
+        rooms.check_access(room, info.username)
+        peer = dm.peer(room, info.username) if dm.is_dm(room) else None
         state, cfg = get_state(), current_app.config
         history, truncated = rooms.history(room, since, int(cfg["HISTORY_LIMIT"]), int(cfg["HISTORY_MAX"]))
         state.hub.transport.enter_room(info.sid, room)

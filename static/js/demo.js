@@ -288,7 +288,8 @@ async function joinRoom(name, { switchTo = true, dmWith = null } = {}) {
   }
   if (!ack || ack.ok !== true) {
     log("error", `join ${name}: ${ackError(ack)}`);
-    const unknown = dmWith && ack && ack.error && ack.error.code === "user_unknown";
+    // A dm the server refuses names a user who is not registered (spelled as registered).
+    const unknown = dmWith && ack && ack.error && ["forbidden", "user_unknown"].includes(ack.error.code);
     showError(el.roomError, unknown ? `No user is called ${dmWith}.` : `Cannot join ${name}: ${ackError(ack)}`);
     if (!known || !r.messages.length) dropRoom(name);
     return;
