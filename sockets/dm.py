@@ -4,13 +4,12 @@ Every authenticated socket also sits in a Socket.IO room of its own user (`user:
 keeps it apart from socket ids and from user-named rooms), so the server can reach all of a
 user's sockets, on every process, without knowing their sids. When a dm room is first joined by
 one of its users (that user's first socket in it) and whenever it gets a message, the other user's
-sockets receive `dm` `{"room", "from"}`. The names a dm room is built from are found by asking
-`rooms.dm_room` which username pairs produce it, so the naming rule stays in one place.
+sockets receive `dm` `{"room", "from"}`. The pair a dm room belongs to comes from
+`rooms.dm_pair`, so the naming rule stays in one place.
 """
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from typing import Any
 
@@ -22,7 +21,6 @@ from models import User
 from realtime import rooms
 from realtime.errors import Forbidden
 
-USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 _PEERS_MAX = 4096  # (room, me) -> (peer id, name), per app: ids belong to one database
 
 
@@ -36,17 +34,6 @@ def is_dm(room: str) -> bool:
     return room.startswith("dm.")
 
 
-def _candidates(room: str, me: str) -> set[str]:
-    """Every username that, paired with me, names this room."""
-    found = set()
-    for i in range(len(room)):
-        for j in range(i + 3, min(len(room), i + 32) + 1):
-            name = room[i:j]
-            if USERNAME_RE.fullmatch(name) and rooms.dm_room(me, name) == room:
-                found.add(name)
-    return found
-
-
 def peer(room: str, me: str) -> tuple[str, str]:
     """(user id, username) of the other user of a dm room that `rooms.check_access` let me into."""
     cache: OrderedDict[tuple[str, str], tuple[str, str]] = current_app.extensions.setdefault(
@@ -55,11 +42,11 @@ def peer(room: str, me: str) -> tuple[str, str]:
     hit = cache.get(key)
     if hit is not None:
         return hit
-    names = _candidates(room, me)
+    pair = rooms.dm_pair(room)  # the one naming rule, in rooms.py
     row = None
-    if names:
-        row = db.session.execute(sa.select(User.id, User.username).where(User.username.in_(names))
-                                 .where(User.is_active.is_(True)).order_by(User.id).limit(1)).first()
+    if pair is not None and me in pair:
+        other = pair[1] if pair[0] == me else pair[0]
+        row = db.session.execute(sa.select(User.id, User.username).where(User.username == other)).first()
         db.session.rollback()  # end the read transaction: SQLite readers must not pin the WAL
     if row is None:  # the user was removed since the access check
         raise Forbidden("This dm room is for its two users only.")
