@@ -56,6 +56,11 @@ DEFAULTS: dict = {
     "GC_COLLECT_GROWTH": 0.25,
     "GC_YOUNG_INTERVAL": 0.02,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # The server API (blueprints/server_api.py): name -> key or "sha256:<hex>"; calls per caller.
+    "SERVER_API_KEYS": {},
+    "SERVER_API_RATE_LIMIT": [20, 40],
+    # The Socket.IO Admin UI at /admin/socketio/ (sockets/admin.py), for admins' access tokens.
+    "ADMIN_UI_ENABLED": False,
     "SQLALCHEMY_ENGINE_OPTIONS": {},
 }
 
