@@ -85,6 +85,7 @@ class ServerApi:
     max_event_bytes: int
     history_limit: int
     history_max: int
+    revoke_for: int  # seconds a revocation must outlive: the longest token lifetime
     sender_id: int | None = None
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
@@ -129,7 +130,7 @@ class ServerApi:
         uid = self._user(user_id)
         jtis = [jti] if jti else sorted(self.state.registry.user_jtis(user_id))
         if revoke:
-            far = int(time.time()) + _seconds(db.get_app().config["JWT_REFRESH_TOKEN_EXPIRES"])
+            far = int(time.time()) + self.revoke_for
 
             def unit() -> None:
                 row = db.session.get(User, uid)
@@ -237,7 +238,8 @@ def install(state: State, cfg: dict) -> ServerApi:
     api = ServerApi(state=state, keys=parse_keys(cfg.get("SERVER_API_KEYS")),
                     rate=tuple(cfg["SERVER_API_RATE_LIMIT"]),  # type: ignore[arg-type]
                     max_event_bytes=int(cfg["SOCKET_MAX_MESSAGE_BYTES"]),
-                    history_limit=int(cfg["HISTORY_LIMIT"]), history_max=int(cfg["HISTORY_MAX"]))
+                    history_limit=int(cfg["HISTORY_LIMIT"]), history_max=int(cfg["HISTORY_MAX"]),
+                    revoke_for=_seconds(cfg["JWT_REFRESH_TOKEN_EXPIRES"]))
     previous = state.hub.bus.handler
 
     def handler(message: dict) -> None:
