@@ -14,6 +14,7 @@ from blueprints import apidocs, audit, auth, health, metrics, pages, server_api
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
 from realtime import dbwrite
+from sockets import admin
 from sockets.leanstack import flat
 
 
@@ -37,6 +38,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     server_api.init_app(app)
     app.register_blueprint(apidocs.bp)
+    admin.init_app(app)  # the Socket.IO Admin UI, when ADMIN_UI_ENABLED
     register_error_handlers(app)
     _cors(app)
     from cli import register_cli
