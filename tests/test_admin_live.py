@@ -213,7 +213,7 @@ def test_the_ui_is_served_with_local_assets_only(server) -> None:
     assert r.status_code == 200 and "Socket.IO Admin UI" in r.text
     assert "https://" not in r.text and "http://" not in r.text
     assert "script-src 'self'" in r.headers["Content-Security-Policy"]
-    for asset in ("fonts/roboto.css", "mdi/css/materialdesignicons.min.css", "fonts/files/roboto-latin-400-normal.woff2",
-                  "mdi/fonts/materialdesignicons-webfont.woff2"):
+    for asset in ("fonts/roboto.css", "mdi/css/materialdesignicons.min.css",
+                  "fonts/files/roboto-latin-400-normal.woff2", "mdi/fonts/materialdesignicons-webfont.woff2"):
         assert requests.get(server.url + "/admin/socketio/" + asset, timeout=5).status_code == 200, asset
     assert requests.get(server.url + "/admin/socketio/../../app.py", timeout=5).status_code == 404
