@@ -19,9 +19,7 @@ password. What this module adds around `instrument()`:
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +49,6 @@ class AdminView:
         self.app, self.socketio, self.state = app, socketio, state
         self.sio = socketio.server
         self.admins: dict[str, tuple[str, str, int]] = {}  # admin sid -> (user id, jti, exp)
-        self._verified = threading.local()  # greenlet-local under eventlet's monkey patching
         self.instrumented: Any = None
 
     # -- installation ------------------------------------------------------------------------
@@ -63,7 +60,7 @@ class AdminView:
         chain = eio.handlers["connect"], eio.handlers["disconnect"]
         patched = {name: Socket.__dict__.get(name) for name in _SOCKET_PATCHES}
         first = not getattr(Socket, "_realtime_admin_instrumented", False)
-        self.instrumented = self.sio.instrument(auth=self._auth, mode="production", read_only=True,
+        self.instrumented = self.sio.instrument(auth=self._refuse_all, mode="production", read_only=True,
                                                 namespace=NAMESPACE)
         # instrument() registered handlers that end in `self.sio._handle_eio_connect(...)`: make
         # that name (on this server object only) the chain we had, so no earlier hook is lost.
@@ -76,21 +73,20 @@ class AdminView:
             # themselves. Keep the first set.
             for name, value in patched.items():
                 setattr(Socket, name, value)
-        connect = self.sio.handlers[NAMESPACE]["connect"]
-        self.sio.on("connect", functools.partial(self._connect, connect), namespace=NAMESPACE)
+        self.sio.on("connect", self._connect, namespace=NAMESPACE)
         self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
         self._watch_registry()
         self._watch_bus()
         return self
 
     # -- admin sockets -------------------------------------------------------------------------
-    def _auth(self, _client_auth: Any) -> bool:
-        """instrument()'s auth callback: true only inside `_connect`, after the token passed."""
-        ok = getattr(self._verified, "ok", False)
-        self._verified.ok = False
-        return ok
+    @staticmethod
+    def _refuse_all(_client_auth: Any) -> bool:
+        """instrument()'s own auth check: never passes, as `_connect` replaces its connect handler."""
+        return False
 
-    def _connect(self, inner: Any, sid: str, environ: dict, auth: Any = None) -> Any:
+    def _connect(self, sid: str, environ: dict, auth: Any = None) -> bool:
+        """Admit an admin's access token (instrument()'s handler would only compare static credentials)."""
         addr = environ.get("REMOTE_ADDR")
         try:
             with self.app.app_context():
@@ -105,15 +101,10 @@ class AdminView:
                 self.state.hub.auth_failures.hit(addr or "?")
             self.state.audit.enqueue("admin_ui_refused", sid=sid, remote_addr=addr, code=exc.code)
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
-        self._verified.ok = True
-        try:
-            inner(sid, environ, auth)
-        finally:
-            self._verified.ok = False
         self.admins[sid] = (ident.user_id, ident.jti, ident.exp)
         self.state.audit.enqueue("admin_ui_connect", user_id=ident.user_id, sid=sid, remote_addr=addr)
         self.socketio.start_background_task(self._expire_later, sid, ident.exp)
-        self.socketio.start_background_task(self._send_sockets, sid)
+        self.socketio.start_background_task(self._welcome, sid)
         return True
 
     def _disconnect(self, sid: str, *_reason: Any) -> None:
@@ -134,9 +125,12 @@ class AdminView:
         self.sio.emit(event, {"code": code}, to=sid, namespace=NAMESPACE, ignore_queue=True)
         self.sio.disconnect(sid, namespace=NAMESPACE, ignore_queue=True)
 
-    def _send_sockets(self, sid: str) -> None:
-        """This process's live sockets, after instrument()'s own `config` message (sent 0.1 s in)."""
-        self.socketio.sleep(0.2)
+    def _welcome(self, sid: str) -> None:
+        """The UI's `config`, then this process's live sockets."""
+        self.socketio.sleep(0.1)  # as instrument() does: the client has its handlers by then
+        # No feature flags at all: nothing to emit, join, leave or disconnect (read-only), and not
+        # "AGGREGATED_EVENTS", which makes the UI hide its Sockets and Rooms pages.
+        self.sio.emit("config", {"supportedFeatures": []}, to=sid, namespace=NAMESPACE)
         sockets = [self._serialize(info) for info in list(self.state.registry.local.values())]
         self.sio.emit("all_sockets", sockets, to=sid, namespace=NAMESPACE)
 
