@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from flask import Blueprint, Response, jsonify, make_response, render_template
+from flask import Blueprint, Response, jsonify, make_response, render_template, request
 
 from realtime import apidocs
 
@@ -28,8 +28,11 @@ def openapi() -> Response:
 
 @bp.get("/api/asyncapi.json")
 def asyncapi() -> Response:
-    """The AsyncAPI 3.0 document of the Socket.IO namespace."""
-    return jsonify(_documents()[1])
+    """The AsyncAPI 3.0 document of the Socket.IO namespace, its server being the one asked."""
+    doc = dict(_documents()[1])
+    server = {**doc["servers"]["app"], "host": request.host, "protocol": "wss" if request.is_secure else "ws"}
+    doc["servers"] = {"app": server}
+    return jsonify(doc)
 
 
 @bp.get("/api/docs")

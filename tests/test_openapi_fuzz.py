@@ -117,3 +117,13 @@ def test_docs_page_assets_are_local() -> None:
     for asset in ("templates/docs/api.html", "static/js/apidocs.js", "static/css/apidocs.css"):
         text = (root / asset).read_text()
         assert "http://" not in text and "https://" not in text, asset
+
+
+def test_asyncapi_names_the_server_asked(client) -> None:
+    server = client.get("/api/asyncapi.json", base_url="https://rt.example:8443").get_json()["servers"]["app"]
+    assert server["host"] == "rt.example:8443" and server["protocol"] == "wss"
+
+
+def test_admin_view_is_off_by_default(client) -> None:
+    r = client.get("/admin/socketio/")
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
