@@ -36,7 +36,7 @@ def _audit(kind: str, *, user_id: Any = None, **detail: Any) -> None:
 
 
 def _authenticate() -> Caller:
-    """The caller, or the contract's error; refused attempts count against the address."""
+    """The caller, or the contract's error; each refusal counts against the address (AUTH_FAILURE_LIMIT)."""
     state, addr = get_state(), remote_addr() or "?"
     state.hub.check_address(addr)  # an address that guessed too often is refused first
     presented = bearer_token()
@@ -56,8 +56,8 @@ def _authenticate() -> Caller:
             raise Forbidden("The server API takes a server API key or an admin's access token.")
         return Caller("admin", ident.user_id)
     except (AuthError, Forbidden) as exc:
-        if isinstance(exc, AuthError) and exc.code != "auth_required":
-            state.hub.auth_failures.hit(addr)
+        # Every refusal counts (no caller needs one): it bounds guessing and the audit rows it leaves.
+        state.hub.auth_failures.hit(addr)
         state.audit.enqueue("server_refused", remote_addr=addr, code=exc.code, path=request.path[:128])
         raise
 

@@ -60,8 +60,22 @@ def test_disconnect_on_a_kicks_the_socket_on_b(cluster, peers) -> None:
 
 def test_refusals_on_each_process(cluster) -> None:
     user = register(cluster.servers[0].url, name())
-    for server in cluster.servers:
+    for i, server in enumerate(cluster.servers):
         for headers, status in (({}, 401), ({"Authorization": "Bearer " + "w" * 48}, 401),
                                 ({"Authorization": "Bearer " + user["access"]}, 403)):
-            r = requests.get(server.url + "/api/server/users/online", headers=headers, timeout=10)
+            addr = {"X-Forwarded-For": f"10.9.{i}.1"}  # the cluster allows 5 refusals per address
+            r = requests.get(server.url + "/api/server/users/online", headers={**headers, **addr}, timeout=10)
             assert r.status_code == status and set(r.json()) == {"error"}
+
+
+def test_refusals_are_limited_per_address_across_processes(cluster) -> None:
+    a, b = cluster.servers  # AUTH_FAILURE_LIMIT is [5, 60]
+    addr = {"X-Forwarded-For": "10.9.9.9"}
+    for i in range(5):
+        r = requests.get((a if i % 2 else b).url + "/api/server/users/online",
+                         headers={"Authorization": "Bearer " + "g" * 48, **addr}, timeout=10)
+        assert r.status_code == 401
+    for server in (a, b):  # even the right key, from that address, waits now
+        r = requests.get(server.url + "/api/server/users/online", headers={**KEY, **addr}, timeout=10)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+    assert api(a.url, "get", "/users/online")  # others are not affected
