@@ -1,6 +1,6 @@
-"""RSS per idle socket with the Socket.IO Admin UI off, and on with an admin watching.
+"""RSS per idle socket and connect rate with the Socket.IO Admin UI off, and on with an admin watching.
 
-    bash -c 'source bench/_common.sh && .venv/bin/python -m bench.admin_memory'
+    bash -c 'source bench/_common.sh && .venv/bin/python -m bench.admin_cost'
     BENCH_IDLE=5000 BENCH_ROUNDS=3 (defaults): sockets held, and rounds of the off/on pair
 
 Same harness as `make bench` (server pinned to one core, the Node load generator on the other,
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import socketio
 
-from bench.bench import Server, app_env, idle_phase, log, make_conf, mint_tokens, run_gen, setup_app
+from bench.bench import Server, app_env, idle_phase, log, make_conf, mint_tokens, phase_config, run_gen, setup_app
 
 PEER = "app-audit-off"
 
@@ -52,6 +52,7 @@ def main() -> None:
     admin_token = mint_tokens(secret, ids[:1], 1)[0]
     tokens = mint_tokens(secret, ids[1:], conf["tokens"])
     results: dict[str, list[float]] = {"off": [], "on": []}
+    connects: dict[str, list[float]] = {"off": [], "on": []}
     for rnd in range(rounds):
         for label in ("off", "on"):
             os.environ["FLASK_ADMIN_UI_ENABLED"] = "true" if label == "on" else "false"
@@ -62,14 +63,19 @@ def main() -> None:
                 if label == "on":
                     admin, counts = watch(f"http://127.0.0.1:{srv.port}", admin_token)
                 res = idle_phase(PEER, workdir, secret, tokens, conf, rnd, srv)
+                storm = run_gen(srv, srv.port, phase_config("connect", PEER, conf), tokens, workdir)
                 if admin is not None:
                     admin.disconnect()
-            per = res.get("rss_per_socket_kib")
-            log(f"round {rnd} admin UI {label}: {res.get('connected')} sockets, {per} KiB each, admin saw {counts}")
+            per, rate = res.get("rss_per_socket_kib"), storm.get("rate")
+            log(f"round {rnd} admin UI {label}: {res.get('connected')} sockets, {per} KiB each, "
+                f"{rate} connects/s, admin saw {counts}")
             if per:
                 results[label].append(per)
-    summary = {k: round(statistics.median(v), 1) for k, v in results.items() if v}
-    print(json.dumps({"idle": conf["idle"], "rounds": rounds, "runs_kib": results, "median_kib": summary}))
+            if rate:
+                connects[label].append(rate)
+    print(json.dumps({"idle": conf["idle"], "rounds": rounds, "runs_kib": results, "connects_per_s": connects,
+                      "median_kib": {k: round(statistics.median(v), 1) for k, v in results.items() if v},
+                      "median_connects_per_s": {k: round(statistics.median(v)) for k, v in connects.items() if v}}))
 
 
 if __name__ == "__main__":
