@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
+from socketio import PubSubManager
 from socketio.exceptions import ConnectionRefusedError
 
 from realtime import tokens
@@ -50,6 +51,8 @@ class AdminView:
         self.sio = socketio.server
         self.admins: dict[str, tuple[str, str, int]] = {}  # admin sid -> (user id, jti, exp)
         self.instrumented: Any = None
+        # With a message queue, admins on other processes may be watching this one's sockets.
+        self._queued = isinstance(self.sio.manager, PubSubManager)
 
     # -- installation ------------------------------------------------------------------------
     def install(self) -> AdminView:
@@ -149,6 +152,10 @@ class AdminView:
             "rooms": [info.sid, *sorted(info.rooms)],
         }
 
+    def _watched(self) -> bool:
+        """Whether anyone may be watching: an admin here, or a queue to admins on other processes."""
+        return bool(self.admins) or self._queued
+
     def _feed(self, event: str, *args: Any) -> None:
         try:
             self.sio.emit(event, args, namespace=NAMESPACE)
@@ -162,22 +169,25 @@ class AdminView:
 
         def on_add(info: SocketInfo, cap: int) -> None:
             add(info, cap)
-            self._feed("socket_connected", self._serialize(info), _now())
+            if self._watched():
+                self._feed("socket_connected", self._serialize(info), _now())
 
         def on_remove(sid: str) -> Any:
             info, changes = remove(sid)
-            if info is not None:
+            if info is not None and self._watched():
                 self._feed("socket_disconnected", USER_NAMESPACE, sid, "disconnect", _now())
             return info, changes
 
         def on_join(sid: str, room: str) -> Any:
             change = join(sid, room)
-            self._feed("room_joined", USER_NAMESPACE, room, sid, _now())
+            if self._watched():
+                self._feed("room_joined", USER_NAMESPACE, room, sid, _now())
             return change
 
         def on_leave(sid: str, room: str) -> Any:
             change = leave(sid, room)
-            self._feed("room_left", USER_NAMESPACE, room, sid, _now())
+            if self._watched():
+                self._feed("room_left", USER_NAMESPACE, room, sid, _now())
             return change
 
         registry.add, registry.remove, registry.join, registry.leave = on_add, on_remove, on_join, on_leave
