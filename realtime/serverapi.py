@@ -129,20 +129,25 @@ class ServerApi:
         """Kick a user's sockets (or one token's) with `auth_revoked`; revoke the token(s) first if asked."""
         uid = self._user(user_id)
         jtis = [jti] if jti else sorted(self.state.registry.user_jtis(user_id))
+        # Every token issued up to this millisecond (the unit "log out everywhere" uses).
+        before = time.time_ns() // 1_000_000
         if revoke:
             far = int(time.time()) + self.revoke_for
 
             def unit() -> None:
                 row = db.session.get(User, uid)
                 if jti is None and row is not None:
-                    row.tokens_valid_after = int(time.time())  # tokens it holds offline die too
+                    row.tokens_valid_after = before  # tokens it holds offline die too
                 for one in jtis:
                     tokens.revoke(one, uid, far)
                 db.session.commit()
 
             # Committed before the kick, so a kicked client that reconnects is refused.
             dbwrite.write(unit)
-        self.state.hub.revoke(jtis=jtis, user_id=None if jti else user_id)
+        if jti:
+            self.state.hub.revoke(jtis=jtis)
+        else:
+            self.state.hub.revoke(jtis=jtis, user_id=user_id, before_ms=before)
         return jtis
 
     def presence(self, room: str) -> list[str]:
