@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,16 @@ NAMESPACE = "/admin"
 USER_NAMESPACE = "/"
 
 
+@dataclass(frozen=True)
+class AdminSocket:
+    """Who an admin socket runs as: its user, its token's jti and session, its expiry and issue time."""
+
+    user_id: str
+    names: frozenset[str]
+    exp: int
+    issued_ms: int
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -49,7 +60,7 @@ class AdminView:
     def __init__(self, app: Flask, socketio: Any, state: State) -> None:
         self.app, self.socketio, self.state = app, socketio, state
         self.sio = socketio.server
-        self.admins: dict[str, tuple[str, str, int]] = {}  # admin sid -> (user id, jti, exp)
+        self.admins: dict[str, AdminSocket] = {}
         self.instrumented: Any = None
         # With a message queue, admins on other processes may be watching this one's sockets.
         self._queued = isinstance(self.sio.manager, PubSubManager)
@@ -104,7 +115,8 @@ class AdminView:
                 self.state.hub.auth_failures.hit(addr or "?")
             self.state.audit.enqueue("admin_ui_refused", sid=sid, remote_addr=addr, code=exc.code)
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
-        self.admins[sid] = (ident.user_id, ident.jti, ident.exp)
+        self.admins[sid] = AdminSocket(ident.user_id, frozenset({ident.jti, ident.ses} - {""}), ident.exp,
+                                       ident.issued_ms)
         self.state.audit.enqueue("admin_ui_connect", user_id=ident.user_id, sid=sid, remote_addr=addr)
         self.socketio.start_background_task(self._expire_later, sid, ident.exp)
         self.socketio.start_background_task(self._welcome, sid)
@@ -115,7 +127,7 @@ class AdminView:
 
     def _expire_later(self, sid: str, exp: int) -> None:
         """Disconnect an admin socket at its token's exp (one task per admin socket: they are few)."""
-        while sid in self.admins and self.admins[sid][2] == exp:
+        while sid in self.admins and self.admins[sid].exp == exp:
             left = exp + self.state.hub.leeway - time.time()
             if left <= 0:
                 self._kick(sid, "token_expired", "auth_expired")
@@ -201,9 +213,12 @@ class AdminView:
             if previous is not None:
                 previous(message)
             if message.get("op") == "revoke":
-                jtis, user_id = set(message.get("jtis") or ()), message.get("user_id")
-                for sid, (uid, jti, _exp) in list(self.admins.items()):
-                    if jti in jtis or (user_id is not None and uid == user_id):
+                names = set(message.get("jtis") or ())
+                user_id, before = message.get("user_id"), message.get("before_ms")
+                for sid, admin in list(self.admins.items()):
+                    everywhere = user_id is not None and admin.user_id == str(user_id) and (
+                        before is None or admin.issued_ms <= before)
+                    if everywhere or admin.names & names:
                         self._kick(sid, "token_revoked", "auth_revoked")
 
         bus.handler = handler

@@ -176,6 +176,15 @@ def test_admin_socket_is_kicked_at_expiry_and_on_logout(server, admins) -> None:
     assert r.status_code == 200
     assert revoked.wait("auth_revoked", timeout=3)[0] == {"code": "token_revoked"}
     assert revoked.gone.wait(3)
+    # A token refreshed from a login dies with that login's session.
+    third = login(server)
+    refreshed = requests.post(server.url + "/api/auth/refresh", timeout=5,
+                              headers={"Authorization": "Bearer " + third["refresh_token"]}).json()["access_token"]
+    session = admins()
+    assert session.connect({"password": refreshed})
+    requests.post(server.url + "/api/auth/logout", headers={"Authorization": "Bearer " + third["access_token"]},
+                  timeout=5)
+    assert session.wait("auth_revoked", timeout=3)[0] == {"code": "token_revoked"}
     assert expiring.wait("auth_expired", timeout=TOKEN_SECONDS + 3)[0] == {"code": "token_expired"}
     assert expiring.gone.wait(3)
 
@@ -187,9 +196,13 @@ def test_connect_timeout_still_closes_half_open_sessions(server) -> None:
     # Closed by the connect timeout (1.5 s) that instrument() would otherwise have unhooked.
     assert wait_for(lambda: requests.get(url + "&sid=" + sid, timeout=5).status_code == 400, timeout=6)
     token = login(server)["access_token"]
-    rows = requests.get(server.url + "/api/audit", params={"kind": "connect_timeout"},
-                        headers={"Authorization": "Bearer " + token}, timeout=5).json()["events"]
-    assert any(r["sid"] == sid for r in rows)
+
+    def audited() -> bool:
+        rows = requests.get(server.url + "/api/audit", params={"kind": "connect_timeout"},
+                            headers={"Authorization": "Bearer " + token}, timeout=5).json()["events"]
+        return any(r["sid"] == sid for r in rows)
+
+    assert wait_for(audited)  # the writer batches rows
 
 
 def test_admin_connects_are_audited(server, admins) -> None:
