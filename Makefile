@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKER_CONNECTIONS ?= 10000
 
-.PHONY: run test deps dev-deps sysdeps vendor lint bench run-cluster screenshots clean
+.PHONY: run test deps dev-deps sysdeps vendor tools lint bench run-cluster screenshots clean
 
 .venv/.deps: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -28,6 +28,10 @@ sysdeps:
 vendor:
 	@if [ -x scripts/vendor.sh ]; then bash scripts/vendor.sh; fi
 
+# Test-time npm tools (the AsyncAPI CLI).
+tools:
+	@bash scripts/tools.sh
+
 run: deps vendor
 	.venv/bin/flask --app app db upgrade
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
@@ -35,7 +39,7 @@ run: deps vendor
 		-b $(HOST):$(PORT) wsgi:app
 
 # The tests write only to temporary folders: the checkout must look the same afterwards.
-test: dev-deps sysdeps vendor
+test: dev-deps sysdeps vendor tools
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
 	before=$$(git status --porcelain 2>/dev/null); \
 	.venv/bin/python -m pytest; rc=$$?; \
@@ -62,4 +66,4 @@ lint: dev-deps
 	.venv/bin/ruff check .
 
 clean:
-	rm -rf .venv node_modules static/vendor .pytest_cache
+	rm -rf .venv node_modules static/vendor .pytest_cache tools/asyncapi/node_modules

@@ -10,10 +10,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
 import sockets
-from blueprints import audit, auth, health, metrics, pages
+from blueprints import apidocs, audit, auth, health, metrics, pages, server_api
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
 from realtime import dbwrite
+from sockets import admin
 from sockets.leanstack import flat
 
 
@@ -35,6 +36,9 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(metrics.bp)
+    server_api.init_app(app)
+    app.register_blueprint(apidocs.bp)
+    admin.init_app(app)  # the Socket.IO Admin UI, when ADMIN_UI_ENABLED
     register_error_handlers(app)
     _cors(app)
     from cli import register_cli

@@ -68,6 +68,11 @@ DEFAULTS: dict = {
     # GET /metrics: open when neither is set; else a matching bearer token or a listed network.
     "METRICS_TOKEN": None,
     "METRICS_ALLOWED_NETWORKS": [],
+    # The server API (blueprints/server_api.py): name -> key or "sha256:<hex>"; calls per caller.
+    "SERVER_API_KEYS": {},
+    "SERVER_API_RATE_LIMIT": [20, 40],
+    # The Socket.IO Admin UI at /admin/socketio/ (sockets/admin.py), for admins' access tokens.
+    "ADMIN_UI_ENABLED": False,
     "SQLALCHEMY_ENGINE_OPTIONS": {},
 }
 

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 KINDS = frozenset({
     "login", "login_failed", "logout", "connect", "connect_refused", "disconnect", "refresh",
     "kick", "join", "leave", "message", "rate_limited", "connect_timeout", "error",
+    # The server API and the admin view (docs/server-api.md).
+    "server_publish", "server_emit", "server_disconnect", "server_read", "server_refused",
+    "admin_ui_connect", "admin_ui_refused",
 })
 MAX_BACKOFF = 2.0
 

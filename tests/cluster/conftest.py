@@ -15,6 +15,7 @@ from tests.conftest import LiveServer
 from tests.services import Nginx, Postgres, RedisServer
 
 HEARTBEAT_TTL = 3
+SERVER_API_KEY = "cluster-key-" + uuid.uuid4().hex + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,7 @@ def cluster_env(redis_url: str, db_uri: str, **extra: str) -> dict[str, str]:
             "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "3", "FLASK_AUTH_FAILURE_LIMIT": "[5, 60]",
             "FLASK_LOGIN_FAILURE_LIMIT_PER_USER": "[3, 300]", "FLASK_AUDIT_FLUSH_INTERVAL": "0.1",
             "FLASK_SOCKET_REVALIDATE_INTERVAL": "1",
+            "FLASK_SERVER_API_KEYS": f'{{"cluster": "{SERVER_API_KEY}"}}',
             **extra}
 
 
