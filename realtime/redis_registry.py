@@ -62,6 +62,17 @@ class RedisRegistry(Registry):
         except redis.RedisError:
             return len(self.local_sids(user_id=user_id))
 
+    def online_users(self) -> dict[str, int]:
+        self.start()
+        try:  # the global hash behind the per-user cap
+            return {k: n for k, v in self.r.hgetall(self._key("conn")).items() if (n := int(v)) > 0}
+        except redis.RedisError:
+            with self._lock:  # what this process knows while Redis is away
+                counts: dict[str, int] = {}
+                for s in self.local.values():
+                    counts[s.user_id] = counts.get(s.user_id, 0) + 1
+                return counts
+
     def user_jtis(self, user_id: str) -> set[str]:
         self.start()
         with self._lock:

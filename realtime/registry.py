@@ -121,6 +121,10 @@ class Registry:
         """The jtis a user's live sockets run on, on every process."""
         raise NotImplementedError
 
+    def online_users(self) -> dict[str, int]:
+        """user id -> live sockets, on every process."""
+        raise NotImplementedError
+
     def _reserve(self, info: SocketInfo, cap: int) -> None:
         raise NotImplementedError
 
@@ -154,6 +158,10 @@ class MemoryRegistry(Registry):
 
     def user_sockets(self, user_id: str) -> int:
         return self._per_user.get(user_id, 0)
+
+    def online_users(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._per_user)
 
     def user_jtis(self, user_id: str) -> set[str]:
         with self._lock:

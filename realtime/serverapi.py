@@ -227,11 +227,7 @@ class ServerApi:
 
 def online_counts(registry: Any) -> dict[str, int]:
     """user id -> live sockets, on every process (the registry's per-user cap counts)."""
-    client = getattr(registry, "r", None)
-    if client is not None:  # RedisRegistry: the global hash behind the per-user cap
-        return {k: int(v) for k, v in client.hgetall(registry._key("conn")).items()}
-    with registry._lock:  # MemoryRegistry: this process is everything
-        return dict(registry._per_user)
+    return registry.online_users()
 
 
 def _seconds(value: Any) -> int:
