@@ -13,8 +13,8 @@ import sockets
 from blueprints import audit, auth, health, metrics, pages
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
+from flask_socketio_jwt.patches.leanstack import flat
 from realtime import dbwrite
-from sockets.leanstack import flat
 
 
 def create_app(config_overrides: dict | None = None) -> Flask:

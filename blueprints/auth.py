@@ -12,11 +12,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.common import error_body, json_object, remote_addr, token_required
 from extensions import db, jwt
+from flask_socketio_jwt.core.errors import Conflict, InvalidPayload, RateLimited, auth_error
+from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt.runtime.green import run_blocking
 from models import User
 from realtime import dbwrite, tokens
-from realtime.errors import Conflict, InvalidPayload, RateLimited, auth_error
-from realtime.green import run_blocking
-from realtime.state import get_state
 
 bp = Blueprint("auth", __name__)
 
@@ -184,7 +184,7 @@ def init_app(app: Flask, url_prefix: str = "/api/auth") -> None:
     """Mount the auth API on an app whose db and jwt are bound."""
     from flask_jwt_extended.exceptions import WrongTokenError
 
-    from realtime import state
+    from flask_socketio_jwt.core import state
 
     state.init_app(app)
     app.register_blueprint(bp, url_prefix=url_prefix)

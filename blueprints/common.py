@@ -10,9 +10,9 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from flask_socketio_jwt.core.errors import AppError, InvalidPayload, auth_error
+from flask_socketio_jwt.core.state import get_state
 from realtime import tokens
-from realtime.errors import AppError, InvalidPayload, auth_error
-from realtime.state import get_state
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import jwt as pyjwt
 import sqlalchemy as sa
 
 from extensions import db
+from flask_socketio_jwt.core.errors import AuthError, auth_error
 from models import RevokedToken, User
-from realtime.errors import AuthError, auth_error
 
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "type")
 

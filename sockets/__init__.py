@@ -7,8 +7,8 @@ from typing import Any
 from flask import Flask
 from flask_socketio import SocketIO
 
-from realtime import state as core_state
-from sockets import manager
+from flask_socketio_jwt.core import state as core_state
+from flask_socketio_jwt.patches import manager
 from sockets.namespace import RealtimeNamespace
 
 
@@ -77,7 +77,7 @@ def init_app(app: Flask, socketio: SocketIO | None = None, namespace: str = "/")
     state = core_state.init_app(app, sleep=socketio.sleep, spawn=socketio.start_background_task)
     state.hub.transport = SocketTransport(socketio, namespace)
     socketio.on_namespace(RealtimeNamespace(namespace))
-    from sockets import hardening
+    from flask_socketio_jwt import hardening
 
     hardening.install(app, socketio, state)
     return socketio

@@ -10,11 +10,11 @@ from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, Namespace
 
 from extensions import db
+from flask_socketio_jwt.core.errors import AppError, InvalidPayload, NotJoined, OriginForbidden, auth_error
+from flask_socketio_jwt.core.payloads import check_shape
+from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt.patches.context import handle_event
 from realtime import rooms, tokens
-from realtime.errors import AppError, InvalidPayload, NotJoined, OriginForbidden, auth_error
-from realtime.payloads import check_shape
-from realtime.state import get_state
-from sockets.context import handle_event
 
 log = logging.getLogger(__name__)
 

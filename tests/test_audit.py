@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from extensions import db
+from flask_socketio_jwt.core.audit import KINDS, make_row
 from models import AuditEvent, RevokedToken
-from realtime.audit import KINDS, make_row
 from tests.conftest import PASSWORD
 
 

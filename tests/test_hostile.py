@@ -107,8 +107,8 @@ def test_unsafe_settings_refuse_to_start(tmp_path, setting, value):
 
 def test_audience_issuer_and_leeway(tmp_path):
     from app import create_app
+    from flask_socketio_jwt.core.errors import AuthError
     from realtime import tokens as core
-    from realtime.errors import AuthError
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'a.sqlite'}", "SECRET_KEY": "s" * 40,
                       "JWT_SECRET_KEY": "k" * 40, "SOCKETIO_ASYNC_MODE": "threading", "AUDIT_ENABLED": False,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from app import create_app
 from config import SERVER_DB_POOL
-from realtime.redis_bus import RedisBus, RedisFailureCounter
-from realtime.redis_registry import RedisRegistry
-from realtime.registry import MemoryRegistry
+from flask_socketio_jwt.core.redis_bus import RedisBus, RedisFailureCounter
+from flask_socketio_jwt.core.redis_registry import RedisRegistry
+from flask_socketio_jwt.core.registry import MemoryRegistry
 from tests.conftest import SECRET
 
 

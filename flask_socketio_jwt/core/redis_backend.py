@@ -9,8 +9,8 @@ from typing import Any
 
 import redis
 
-from realtime.redis_bus import RedisBus, RedisFailureCounter
-from realtime.redis_registry import RedisRegistry
+from flask_socketio_jwt.core.redis_bus import RedisBus, RedisFailureCounter
+from flask_socketio_jwt.core.redis_registry import RedisRegistry
 
 
 def redis_client(url: str, cfg: dict | None = None) -> redis.Redis:

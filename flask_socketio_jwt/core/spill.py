@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from realtime.green import run_blocking
+from flask_socketio_jwt.runtime.green import run_blocking
 
 
 class SpillFile:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import redis
 
-from realtime import redis_scripts as lua
-from realtime.limits import FailureCounter
+from flask_socketio_jwt.core import redis_scripts as lua
+from flask_socketio_jwt.core.limits import FailureCounter
 
 log = logging.getLogger(__name__)
 

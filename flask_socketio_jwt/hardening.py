@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Flask
 
-from realtime.state import State
-from sockets import backpressure, framing, leansocket, leanstack, timeouts, wsguard
-from sockets.cors import SocketCors
+from flask_socketio_jwt.core.state import State
+from flask_socketio_jwt.cors import SocketCors
+from flask_socketio_jwt.patches import backpressure, framing, leansocket, leanstack, timeouts, wsguard
 
 
 @dataclass

@@ -20,7 +20,7 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
-from sockets.leanstack import flat
+from flask_socketio_jwt.patches.leanstack import flat
 
 PACKET_TYPES = frozenset("0123456")
 

@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any
 
-from realtime.audit import AuditLog
-from realtime.pending import Pending, PendingSessions
+from flask_socketio_jwt.core.audit import AuditLog
+from flask_socketio_jwt.core.pending import Pending, PendingSessions
 
 log = logging.getLogger(__name__)
 

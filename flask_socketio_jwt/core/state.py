@@ -11,12 +11,12 @@ from typing import Any
 from flask import Flask, current_app
 
 from extensions import db
+from flask_socketio_jwt.core.audit import AuditLog
+from flask_socketio_jwt.core.gctune import GcTuner
+from flask_socketio_jwt.core.hub import Hub, LocalBus
+from flask_socketio_jwt.core.limits import FailureCounter
+from flask_socketio_jwt.core.registry import MemoryRegistry, Registry
 from models import AuditEvent
-from realtime.audit import AuditLog
-from realtime.gctune import GcTuner
-from realtime.hub import Hub, LocalBus
-from realtime.limits import FailureCounter
-from realtime.registry import MemoryRegistry, Registry
 from realtime.tokens import TokenSettings
 
 
@@ -86,7 +86,7 @@ def _backends(cfg: dict, *, sleep: Callable[[float], None],
     per_user = cfg["LOGIN_FAILURE_LIMIT_PER_USER"]
     url = cfg.get("SOCKETIO_MESSAGE_QUEUE")
     if url:
-        from realtime.redis_backend import redis_backends
+        from flask_socketio_jwt.core.redis_backend import redis_backends
 
         return redis_backends(url, cfg, spawn=spawn, sleep=sleep)
     return MemoryRegistry(), LocalBus(), FailureCounter(limit, window), FailureCounter(*per_user)

@@ -19,9 +19,9 @@ from typing import Any
 
 import redis
 
-from realtime import redis_scripts as lua
-from realtime.errors import TooManyConnections
-from realtime.registry import PresenceChange, Registry, SocketInfo
+from flask_socketio_jwt.core import redis_scripts as lua
+from flask_socketio_jwt.core.errors import TooManyConnections
+from flask_socketio_jwt.core.registry import PresenceChange, Registry, SocketInfo
 
 log = logging.getLogger(__name__)
 

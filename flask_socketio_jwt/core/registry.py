@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from realtime.errors import TooManyConnections
+from flask_socketio_jwt.core.errors import TooManyConnections
 
 
 @dataclass(slots=True)

@@ -24,8 +24,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from realtime.green import run_blocking
-from realtime.spill import SpillFile
+from flask_socketio_jwt.core.spill import SpillFile
+from flask_socketio_jwt.runtime.green import run_blocking
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime.errors import InvalidPayload
+from flask_socketio_jwt.core.errors import InvalidPayload
 
 MAX_DEPTH = 8
 MAX_ITEMS = 256

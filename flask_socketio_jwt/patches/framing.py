@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from realtime.audit import AuditLog
-from realtime.registry import Registry
+from flask_socketio_jwt.core.audit import AuditLog
+from flask_socketio_jwt.core.registry import Registry
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from realtime.audit import AuditLog
-from realtime.errors import RateLimited, auth_error
-from realtime.expiry import ExpiryScheduler
-from realtime.gctune import GcTuner
-from realtime.limits import FailureCounter, TokenBucket
+from flask_socketio_jwt.core.audit import AuditLog
+from flask_socketio_jwt.core.errors import RateLimited, auth_error
+from flask_socketio_jwt.core.expiry import ExpiryScheduler
+from flask_socketio_jwt.core.gctune import GcTuner
+from flask_socketio_jwt.core.limits import FailureCounter, TokenBucket
+from flask_socketio_jwt.core.registry import PresenceChange, Registry, SocketInfo
 from realtime.metrics import NULL_METRICS
-from realtime.registry import PresenceChange, Registry, SocketInfo
 from realtime.tokens import Identity
 
 log = logging.getLogger(__name__)

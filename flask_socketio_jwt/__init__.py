@@ -1,0 +1,1 @@
+"""flask_socketio_jwt: authenticated Socket.IO namespaces for flask-jwt-extended apps."""

@@ -1,0 +1,1 @@
+"""Changes to libraries' private internals, each version-checked with a stock fallback."""
