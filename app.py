@@ -41,6 +41,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
 
     register_cli(app)
     logging.getLogger("realtime").setLevel(logging.INFO)
+    logging.getLogger("flask_socketio_jwt").setLevel(logging.INFO)
     return app
 
 

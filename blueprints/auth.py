@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, g, jsonify
@@ -70,7 +71,11 @@ def issue_tokens(user: User) -> dict:
 
 
 def _access_lifetime() -> int:
-    value = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return _seconds(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"])
+
+
+def _seconds(value: Any) -> int:
+    """A lifetime setting in seconds: flask-jwt-extended keeps a timedelta, the env gives a number."""
     return int(value.total_seconds()) if hasattr(value, "total_seconds") else int(value)
 
 
@@ -122,7 +127,7 @@ def logout():
         raise InvalidPayload("`everywhere` must be a boolean.")
     state, ident = get_state(), g.identity
     revoked = {ident.jti} | (state.registry.user_jtis(ident.user_id) if everywhere else set())
-    far = int(time.time()) + int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    far = int(time.time()) + _seconds(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
 
     def unit() -> None:
         user = db.session.get(User, int(ident.user_id))
@@ -151,16 +156,16 @@ def _jwt_callbacks() -> None:
     """flask-jwt-extended's own guard (`@jwt_required` in reusing apps) runs the same checks."""
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict, payload: dict) -> bool:
-        return tokens.is_revoked(payload.get("jti") or "")
+        return tokens.is_revoked_token(payload)
 
     @jwt.user_lookup_loader
     def _user(_header: dict, payload: dict):
-        return tokens.load_user(str(payload.get("sub", "")))
+        return tokens.lookup_user(payload)
 
     @jwt.token_verification_loader
     def _claims_ok(header: dict, payload: dict) -> bool:
         try:
-            tokens.check_header(header, get_state().tokens)
+            tokens.check_header(header, current_app.config["JWT_ALGORITHM"])
         except Exception:
             return False
         return all(c in payload for c in tokens.REQUIRED_CLAIMS)
@@ -184,9 +189,6 @@ def init_app(app: Flask, url_prefix: str = "/api/auth") -> None:
     """Mount the auth API on an app whose db and jwt are bound."""
     from flask_jwt_extended.exceptions import WrongTokenError
 
-    from flask_socketio_jwt.core import state
-
-    state.init_app(app)
     app.register_blueprint(bp, url_prefix=url_prefix)
     # flask-jwt-extended maps a wrong token type to its generic invalid-token answer.
     app.register_error_handler(WrongTokenError, lambda e: error_body(

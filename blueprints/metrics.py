@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 from flask.blueprints import BlueprintSetupState
 
+from flask_socketio_jwt.core.state import get_state
 from realtime import metrics as core_metrics
 
 bp = Blueprint("metrics", __name__)
@@ -14,7 +15,7 @@ bp = Blueprint("metrics", __name__)
 def _install(setup: BlueprintSetupState) -> None:
     """Build the app's metrics when the blueprint is registered (after the socket layer)."""
     app = setup.app
-    app.extensions["metrics"] = core_metrics.install(app.extensions["realtime"])
+    app.extensions["metrics"] = core_metrics.install(get_state(app))
 
 
 @bp.get("/metrics")

@@ -1,4 +1,4 @@
-"""Installs the abuse protections that sit below the namespace (see docs/security.md)."""
+"""Installs the patches and guards that sit below the namespace (see docs/patches.md)."""
 
 from __future__ import annotations
 
@@ -7,36 +7,59 @@ from typing import Any
 
 from flask import Flask
 
+from flask_socketio_jwt import patches
 from flask_socketio_jwt.core.state import State
 from flask_socketio_jwt.cors import SocketCors
-from flask_socketio_jwt.patches import backpressure, framing, leansocket, leanstack, timeouts, wsguard
+from flask_socketio_jwt.patches import backpressure, context, framing, leansocket, leanstack, timeouts, wsguard
+
+HARDENING_KEY = "flask-socketio-jwt:hardening"
 
 
 @dataclass
 class Hardening:
-    """Handles on the guards installed on one app's Socket.IO server."""
+    """What was installed on one app's Socket.IO server (None / False: the stock behaviour runs)."""
 
     websocket_hardened: bool
     lean_sockets: bool
-    connect_timeout: timeouts.ConnectTimeout
-    send_queue: backpressure.SendQueueGuard
+    event_context: bool
+    connect_timeout: timeouts.ConnectTimeout | None
+    send_queue: backpressure.SendQueueGuard | None
+    binary_refused: bool
+
+
+def patches_enabled(app: Flask) -> bool:
+    """False when SOCKETIO_JWT_PATCHES switches every patch off."""
+    return bool(app.config["SOCKETIO_JWT_PATCHES"])
 
 
 def install(app: Flask, socketio: Any, state: State) -> Hardening:
     """WebSocket limits, lean sockets, the connect timeout, send-queue bounds, no binary packets, CORS headers."""
     cfg = app.config
+    on = patches_enabled(app)
     eio = socketio.server.eio
-    lean = leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"]))
+    lean = on and patches.usable(leansocket, eio) and leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"]))
+    hardened = (on and eio.async_mode == "eventlet" and patches.usable(wsguard, eio)
+                and wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean=lean))
+    lean_context = on and patches.usable(context, socketio)
+    if lean_context:
+        context.install(socketio)
+    binary = on and patches.usable(framing, socketio)
+    if binary:
+        framing.install(socketio, state.hub)
     handles = Hardening(
-        websocket_hardened=wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean=lean),
+        websocket_hardened=hardened,
         lean_sockets=lean,
-        connect_timeout=timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"])),
-        send_queue=backpressure.install(socketio, state.audit, state.registry, int(cfg["SOCKET_MAX_SEND_QUEUE"])),
+        event_context=lean_context,
+        connect_timeout=(timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"]))
+                         if on and patches.usable(timeouts, socketio) else None),
+        send_queue=(backpressure.install(socketio, state.hub, int(cfg["SOCKET_MAX_SEND_QUEUE"]))
+                    if on and patches.usable(backpressure, socketio) else None),
+        binary_refused=binary,
     )
-    framing.install(socketio, state.audit, state.registry)
-    cors = SocketCors(leanstack.flat(app.wsgi_app), cfg["CORS_ALLOWED_ORIGINS"])
-    app.wsgi_app = leanstack.flat(cors)  # type: ignore[method-assign]
-    if lean and eio.async_mode == "eventlet":
+    flat = on and patches.usable(leanstack)
+    cors = SocketCors(leanstack.flat(app.wsgi_app) if flat else app.wsgi_app, cfg["CORS_ALLOWED_ORIGINS"])
+    app.wsgi_app = leanstack.flat(cors) if flat else cors  # type: ignore[method-assign]
+    if flat and lean and eio.async_mode == "eventlet":
         app.wsgi_app = leanstack.prefill_input(app.wsgi_app)  # type: ignore[method-assign]
-    app.extensions["socket_hardening"] = handles
+    app.extensions[HARDENING_KEY] = handles
     return handles

@@ -49,7 +49,7 @@ def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
     try:
         yield application
     finally:
-        state = application.extensions["realtime"]
+        state = application.extensions["flask-socketio-jwt:state"]
         state.audit.close()
         state.hub.close()
         with application.app_context():
@@ -67,7 +67,7 @@ def app(tmp_path: Path):
 @pytest.fixture
 def fast_events(app):
     """Lift the per-socket event rate limit for tests that send many events."""
-    app.extensions["realtime"].hub.event_rate = (10_000, 10_000)
+    app.extensions["flask-socketio-jwt:state"].hub.event_rate = (10_000, 10_000)
 
 
 @pytest.fixture

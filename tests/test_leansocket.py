@@ -273,7 +273,7 @@ def test_app_wiring_under_eventlet(tmp_path, lean):
     from tests.conftest import built_app
 
     with built_app(tmp_path, SOCKETIO_ASYNC_MODE="eventlet", SOCKET_LEAN_ENGINEIO=lean) as app:
-        assert app.extensions["socket_hardening"].lean_sockets is lean
+        assert app.extensions["flask-socketio-jwt:hardening"].lean_sockets is lean
         eio = app.extensions["socketio"].server.eio
         assert isinstance(eio.sockets, leansocket.LeanSockets) is lean
         seen: dict = {}

@@ -39,7 +39,7 @@ MAX_BACKOFF = 2.0
 class AuditLog:
     """Queue plus batching writer; `enqueue` never blocks the event loop and never raises."""
 
-    def __init__(self, engine: sa.Engine, table: sa.Table, *, spill_path: str,
+    def __init__(self, engine: sa.Engine | None, table: sa.Table | None, *, spill_path: str,
                  batch_size: int = 500, interval: float = 0.2, memory_limit: int = 50000,
                  sleep: Callable[[float], None] = time.sleep,
                  spawn: Callable[..., object] | None = None, enabled: bool = True) -> None:
@@ -57,7 +57,7 @@ class AuditLog:
                                       "errors": 0, "last_error": None, "last_write": None, "lag": 0.0}
         self.kinds: Counter[str] = Counter()
         self.state = "idle"
-        self._sqlite_path = _sqlite_file(engine)
+        self._sqlite_path = _sqlite_file(engine) if engine is not None else None
 
 
     @property
@@ -241,6 +241,7 @@ class AuditLog:
 
     def _insert(self, rows: list[dict]) -> int:
         """Insert rows, skipping uids already present; returns how many were new."""
+        assert self.engine is not None and self.table is not None  # only called while enabled
         if self._sqlite_path is not None:
             return run_blocking(_sqlite_insert, self._sqlite_path, self.table.name, rows)
         values = [{**r, "ts": datetime.fromtimestamp(r["ts"], UTC)} for r in rows]
@@ -297,6 +298,8 @@ def make_row(kind: str, user_id: Any, sid: Any, remote_addr: Any, detail: dict) 
             detail = json.loads(json.dumps(detail, default=str))
         except (TypeError, ValueError):
             detail = {"unserializable": True}
+    if user_id is not None and _int_or_none(user_id) is None:  # a host whose identities are not integers
+        detail = {**detail, "identity": str(user_id)[:64]}
     return {"uid": os.urandom(16).hex(), "ts": time.time(), "kind": str(kind)[:32],
             "user_id": _int_or_none(user_id), "sid": _str_or_none(sid), "remote_addr": _str_or_none(remote_addr),
             "detail": detail}

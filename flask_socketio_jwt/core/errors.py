@@ -1,9 +1,9 @@
-"""One error vocabulary: every failure the contract names is an AppError with a code."""
+"""One error vocabulary: every failure the contract names is a SocketJWTError with a code."""
 
 from __future__ import annotations
 
 
-class AppError(Exception):
+class SocketJWTError(Exception):
     """A failure with a contract code, an HTTP status and a human message."""
 
     code = "internal_error"
@@ -24,6 +24,9 @@ class AppError(Exception):
     def to_dict(self) -> dict:
         """The contract's error object: {"code", "message"} plus any extra fields."""
         return {"code": self.code, "message": self.message, **self.extra}
+
+
+AppError = SocketJWTError  # the name the app's modules use
 
 
 class InvalidPayload(AppError):
@@ -69,7 +72,8 @@ class RateLimited(AppError):
     code, status, message = "rate_limited", 429, "Too many requests; slow down."
 
     def __init__(self, retry_after: float, message: str | None = None) -> None:
-        super().__init__(message, retry_after=round(max(retry_after, 0.0), 3))
+        # Never 0: a refused client told to retry "now" would only be refused again.
+        super().__init__(message, retry_after=round(max(retry_after, 0.001), 3))
         self.retry_after = retry_after
 
 

@@ -16,9 +16,9 @@ from flask_socketio_jwt.core.errors import RateLimited, auth_error
 from flask_socketio_jwt.core.expiry import ExpiryScheduler
 from flask_socketio_jwt.core.gctune import GcTuner
 from flask_socketio_jwt.core.limits import FailureCounter, TokenBucket
+from flask_socketio_jwt.core.metrics import NULL_METRICS
 from flask_socketio_jwt.core.registry import PresenceChange, Registry, SocketInfo
-from realtime.metrics import NULL_METRICS
-from realtime.tokens import Identity
+from flask_socketio_jwt.core.tokens import Verified
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +26,12 @@ log = logging.getLogger(__name__)
 class Transport(Protocol):
     """What the hub needs from the socket layer."""
 
-    def emit(self, event: str, data: Any, to: str) -> None: ...
-    def broadcast(self, event: str, data: Any, room: str) -> None: ...
-    def disconnect(self, sid: str) -> None: ...
-    def enter_room(self, sid: str, room: str) -> None: ...
-    def leave_room(self, sid: str, room: str) -> None: ...
+    def emit(self, event: str, data: Any, to: str, namespace: str = "/") -> None: ...
+    def broadcast(self, event: str, data: Any, room: str, namespace: str = "/") -> None: ...
+    def disconnect(self, sid: str, namespace: str = "/") -> None: ...
+    def enter_room(self, sid: str, room: str, namespace: str = "/") -> None: ...
+    def leave_room(self, sid: str, room: str, namespace: str = "/") -> None: ...
+    def close_session(self, eio_sid: str, abort: bool) -> None: ...
 
 
 class LocalBus:
@@ -68,6 +69,8 @@ class Hub:
         self._buckets: dict[str, TokenBucket] = {}
         self.bus.handler = self._on_bus
         self.gc_tuner: GcTuner | None = None
+        # Namespaces that admitted a socket: presence is broadcast to the room in each of them.
+        self.namespaces: set[str] = set()
 
     # -- admission --------------------------------------------------------------------------
     def check_address(self, remote_addr: str | None) -> None:
@@ -84,18 +87,21 @@ class Hub:
         self.metrics.refused(code)
         self.audit.enqueue("connect_refused", user_id=user_id, sid=sid, remote_addr=remote_addr, code=code)
 
-    def admit(self, sid: str, ident: Identity, remote_addr: str | None) -> dict:
+    def admit(self, sid: str, ident: Verified, remote_addr: str | None, *, user: dict[str, Any],
+              namespace: str = "/") -> dict[str, Any]:
         """Register an authenticated socket and schedule its expiry; returns the session payload."""
-        info = SocketInfo(sid=sid, user_id=ident.user_id, username=ident.username, jti=ident.jti,
-                          exp=ident.exp, remote_addr=remote_addr)
+        info = SocketInfo(sid=sid, user_id=ident.identity, username=str(user.get("username", ident.identity)),
+                          jti=ident.jti, exp=ident.exp, remote_addr=remote_addr, namespace=namespace,
+                          claims=ident.claims, header=ident.header, user=ident.user)
         self.registry.add(info, self.max_per_user)
+        self.namespaces.add(namespace)
         if self.gc_tuner is not None:
             self.gc_tuner.start()  # only a serving process with sockets needs it
         self._buckets[sid] = TokenBucket(*self.event_rate)
         self.expiry.schedule(sid, ident.exp)
         self.metrics.connected()
-        self.audit.enqueue("connect", user_id=ident.user_id, sid=sid, remote_addr=remote_addr)
-        return {"user": ident.public(), "sid": sid, "expires_at": ident.exp}
+        self.audit.enqueue("connect", user_id=ident.identity, sid=sid, remote_addr=remote_addr)
+        return {"user": user, "sid": sid, "expires_at": ident.exp}
 
     def forget(self, sid: str, reason: str) -> None:
         """Clean every trace of a socket; runs on every disconnect path."""
@@ -137,14 +143,15 @@ class Hub:
             self.kick(info.sid, "rate_limited", event=None)
 
     # -- token lifecycle -------------------------------------------------------------------
-    def refreshed(self, sid: str, ident: Identity) -> dict:
+    def refreshed(self, sid: str, ident: Verified) -> dict[str, Any]:
         """Swap a live socket's token in place; the caller verified it."""
         info = self.registry.get(sid)
         if info is None:
             raise auth_error("auth_required")
-        if ident.user_id != info.user_id:
+        if ident.identity != info.user_id:
             raise auth_error("identity_mismatch")
         self.registry.update_token(sid, ident.jti, ident.exp)
+        info.claims, info.header, info.user = ident.claims, ident.header, ident.user
         self.expiry.schedule(sid, ident.exp)
         self.audit.enqueue("refresh", user_id=info.user_id, sid=sid, remote_addr=info.remote_addr)
         return {"ok": True, "expires_at": ident.exp}
@@ -167,25 +174,68 @@ class Hub:
         if info is not None and time.time() >= info.exp + self.leeway:
             self.kick(sid, "token_expired", event="auth_expired")
 
-    def kick(self, sid: str, code: str, event: str | None) -> None:
-        """Tell a local socket why (if event), then disconnect it; audited as `kick`."""
-        info = self.registry.get(sid)
-        if info is None or self.transport is None:
+    def kick(self, sid: str | None, code: str, event: str | None = None, *, eio_sid: str | None = None,
+             abort: bool = False, **detail: Any) -> None:
+        """Every kick: one `kick` audit row, the event telling the socket why (if any), one disconnect.
+
+        A socket of the namespace is disconnected through Socket.IO; a session below it (`eio_sid`:
+        a protocol violation or a slow consumer, known to no namespace yet) is closed at Engine.IO.
+        """
+        info = self.registry.get(sid) if sid else None
+        if self.transport is None or (info is None and eio_sid is None):
             return
-        self.audit.enqueue("kick", user_id=info.user_id, sid=sid, remote_addr=info.remote_addr, code=code)
+        self.audit.enqueue("kick", user_id=info.user_id if info else None, sid=sid or eio_sid,
+                           remote_addr=info.remote_addr if info else None, code=code, **detail)
+        if eio_sid is not None:
+            # Closing the Engine.IO session runs the namespace's disconnect, which forgets the socket.
+            self.transport.close_session(eio_sid, abort)
+            return
+        assert info is not None
         if event:
-            self.transport.emit(event, {"code": code}, sid)
-        self.transport.disconnect(sid)
+            self.transport.emit(event, {"code": code}, info.sid, info.namespace)
+        self.transport.disconnect(info.sid, info.namespace)
         # A transport that did not call back into forget() still must not leave the socket registered.
-        self.forget(sid, f"kicked: {code}")
+        self.forget(info.sid, f"kicked: {code}")
 
     # -- rooms and presence ----------------------------------------------------------------
+    def join(self, info: SocketInfo, room: str, **detail: Any) -> None:
+        """Put a socket in a room: Socket.IO room, presence (announced if it changed), audit row."""
+        assert self.transport is not None
+        self.transport.enter_room(info.sid, room, info.namespace)
+        change = self.registry.join(info.sid, room)
+        if change:
+            self.publish_presence([change])
+        self.audit.enqueue("join", user_id=info.user_id, sid=info.sid, remote_addr=info.remote_addr, room=room,
+                           **detail)
+
+    def leave(self, info: SocketInfo, room: str) -> None:
+        """Take a socket out of a room: Socket.IO room, presence (announced if it changed), audit row."""
+        assert self.transport is not None
+        self.transport.leave_room(info.sid, room, info.namespace)
+        change = self.registry.leave(info.sid, room)
+        if change:
+            self.publish_presence([change])
+        self.audit.enqueue("leave", user_id=info.user_id, sid=info.sid, remote_addr=info.remote_addr, room=room)
+
+    def post(self, info: SocketInfo, room: str, event: str, data: Any, **detail: Any) -> None:
+        """Broadcast an event to a room the socket is in (every process), audited under the event's name."""
+        assert self.transport is not None
+        self.transport.broadcast(event, data, room, info.namespace)
+        self.audit.enqueue(event, user_id=info.user_id, sid=info.sid, remote_addr=info.remote_addr, room=room,
+                           **detail)
+
+    def members(self, room: str) -> list[str]:
+        """Usernames present in a room, on every process."""
+        return self.registry.members(room)
+
     def publish_presence(self, changes: list[PresenceChange]) -> None:
         """Emit `presence` to each room whose set of users changed."""
         if self.transport is None:
             return
         for change in changes:
-            self.transport.broadcast("presence", {"room": change.room, "members": change.members}, change.room)
+            for namespace in sorted(self.namespaces) or ["/"]:
+                self.transport.broadcast("presence", {"room": change.room, "members": change.members},
+                                         change.room, namespace)
 
     def close(self) -> None:
         """Stop background work (tests, shutdown)."""

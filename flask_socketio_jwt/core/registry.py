@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask_socketio_jwt.core.errors import TooManyConnections
 
@@ -28,6 +29,11 @@ class SocketInfo:
     connected_at: float = field(default_factory=time.time)
     # Immutable and shared while empty: most sockets never join a room (an empty set is 216 bytes).
     rooms: frozenset[str] = frozenset()
+    namespace: str = "/"
+    # The current token as flask-jwt-extended's accessors show it in handlers, and the host's user.
+    claims: dict[str, Any] = field(default_factory=dict)
+    header: dict[str, Any] = field(default_factory=dict)
+    user: Any = None
 
 
 @dataclass(frozen=True)

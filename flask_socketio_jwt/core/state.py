@@ -8,27 +8,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app
 
-from extensions import db
 from flask_socketio_jwt.core.audit import AuditLog
 from flask_socketio_jwt.core.gctune import GcTuner
 from flask_socketio_jwt.core.hub import Hub, LocalBus
 from flask_socketio_jwt.core.limits import FailureCounter
 from flask_socketio_jwt.core.registry import MemoryRegistry, Registry
-from models import AuditEvent
-from realtime.tokens import TokenSettings
+
+STATE_KEY = "flask-socketio-jwt:state"
 
 
 @dataclass
 class State:
     """Everything the blueprints and the namespace share, one per app."""
 
-    tokens: TokenSettings
     audit: AuditLog
     registry: Registry
     hub: Hub
     login_failures: FailureCounter
+    # The host's extra `session` user fields for its user object (SocketJWT's `session_user`).
+    session_user: Callable[[Any], dict[str, Any]] | None = None
 
     def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
         """Run background work with the socket layer's async primitives (before any has started)."""
@@ -44,38 +45,35 @@ def _thread_spawn(fn: Callable, *args: Any) -> threading.Thread:
     return t
 
 
-def init_app(app: Flask, *, sleep: Callable[[float], None] | None = None,
+def init_app(app: Flask, *, engine: sa.Engine | None, audit_table: sa.Table | None, leeway: float,
+             sleep: Callable[[float], None] | None = None,
              spawn: Callable[..., object] | None = None) -> State:
     """Create the app's State once; a later call with sleep/spawn rebinds its background runtime."""
-    if "realtime" in app.extensions:
-        state = app.extensions["realtime"]
+    if STATE_KEY in app.extensions:
+        state: State = app.extensions[STATE_KEY]
         if sleep is not None and spawn is not None:
             state.bind_runtime(sleep, spawn)
         return state
     sleep, spawn = sleep or time.sleep, spawn or _thread_spawn
-    from config import apply_defaults
-
-    apply_defaults(app)
     cfg = app.config
-    with app.app_context():
-        engine = db.engine
-    audit = AuditLog(engine, AuditEvent.__table__, spill_path=cfg["AUDIT_SPILL_FILE"],
+    # No table (or no engine): the host keeps no audit trail and gets no table for it.
+    enabled = bool(cfg["AUDIT_ENABLED"]) and audit_table is not None and engine is not None
+    audit = AuditLog(engine, audit_table, spill_path=cfg["AUDIT_SPILL_FILE"],
                      batch_size=int(cfg["AUDIT_BATCH_SIZE"]), interval=float(cfg["AUDIT_FLUSH_INTERVAL"]),
                      memory_limit=int(cfg["AUDIT_MEMORY_LIMIT"]), sleep=sleep, spawn=spawn,
-                     enabled=bool(cfg["AUDIT_ENABLED"]))
+                     enabled=enabled)
     registry, bus, auth_failures, login_failures = _backends(cfg, sleep=sleep, spawn=spawn)
     hub = Hub(registry=registry, audit=audit, bus=bus, sleep=sleep, spawn=spawn,
               max_per_user=int(cfg["SOCKET_MAX_CONNECTIONS_PER_USER"]),
               event_rate=tuple(cfg["SOCKET_RATE_LIMIT"]),
               abuse_disconnect=int(cfg["SOCKET_ABUSE_DISCONNECT"]),
-              auth_failures=auth_failures, leeway=float(cfg["JWT_DECODE_LEEWAY"]))
+              auth_failures=auth_failures, leeway=leeway)
     registry.on_presence = hub.publish_presence  # presence changes found in the background
     hub.gc_tuner = GcTuner(float(cfg["GC_FREEZE_INTERVAL"]), float(cfg["GC_COLLECT_INTERVAL"]),
                            sleep=sleep, spawn=spawn, young_interval=float(cfg["GC_YOUNG_INTERVAL"]),
                            collect_growth=float(cfg["GC_COLLECT_GROWTH"]))
-    state = State(tokens=TokenSettings.from_config(cfg), audit=audit, registry=registry, hub=hub,
-                  login_failures=login_failures)
-    app.extensions["realtime"] = state
+    state = State(audit=audit, registry=registry, hub=hub, login_failures=login_failures)
+    app.extensions[STATE_KEY] = state
     return state
 
 
@@ -92,6 +90,7 @@ def _backends(cfg: dict, *, sleep: Callable[[float], None],
     return MemoryRegistry(), LocalBus(), FailureCounter(limit, window), FailureCounter(*per_user)
 
 
-def get_state() -> State:
-    """The current app's State."""
-    return current_app.extensions["realtime"]
+def get_state(app: Flask | None = None) -> State:
+    """The State of app (default: the current app)."""
+    state: State = (app or current_app).extensions[STATE_KEY]
+    return state

@@ -22,10 +22,19 @@ import logging
 import time
 from typing import Any
 
-from flask_socketio_jwt.core.audit import AuditLog
-from flask_socketio_jwt.core.registry import Registry
+from flask_socketio_jwt.core.hub import Hub
+from flask_socketio_jwt.patches import has
+from flask_socketio_jwt.patches.framing import socket_sid
 
 log = logging.getLogger(__name__)
+
+WRITTEN_FOR = {"python-engineio": ("4.13", "4.16")}
+
+
+def missing(socketio: Any) -> list[str]:
+    """The engine.io internals the send-queue bound needs."""
+    return has(socketio, "server.eio.send_packet", "server.eio.sockets", "server.eio.disconnect",
+               "server.eio.get_queue_empty_exception", "server.eio.reason", "server.manager.sid_from_eio_sid")
 
 # A burst of pipelined events can queue many acks before the writer task gets to run; only a
 # queue that stays over the limit this long (or grows far past it) marks a slow consumer.
@@ -36,11 +45,10 @@ HARD_FACTOR = 10
 class SendQueueGuard:
     """Drops sockets whose outgoing queue has reached the limit."""
 
-    def __init__(self, socketio: Any, audit: AuditLog, registry: Registry, limit: int,
-                 namespace: str = "/") -> None:
-        self.socketio, self.audit, self.registry = socketio, audit, registry
+    def __init__(self, socketio: Any, hub: Hub, limit: int) -> None:
+        self.socketio, self.hub = socketio, hub
         self.eio = socketio.server.eio
-        self.limit, self.namespace = int(limit), namespace
+        self.limit = int(limit)
         self._dropping: set[str] = set()
 
     def install(self) -> SendQueueGuard:
@@ -80,12 +88,8 @@ class SendQueueGuard:
             sock = self.eio.sockets.get(eio_sid)
             if sock is None or sock.closed:
                 return
-            sid = self.socketio.server.manager.sid_from_eio_sid(eio_sid, self.namespace)
-            info = self.registry.get(sid) if sid else None
-            self.audit.enqueue("kick", user_id=info.user_id if info else None, sid=sid or eio_sid,
-                               remote_addr=info.remote_addr if info else None, code="slow_consumer",
-                               queued=sock.queue.qsize())
-            sock.close(wait=False, abort=True, reason=self.eio.reason.TRANSPORT_ERROR)
+            sid = socket_sid(self.socketio.server, eio_sid, self.hub.namespaces)
+            self.hub.kick(sid, "slow_consumer", eio_sid=eio_sid, abort=True, queued=sock.queue.qsize())
             self.eio.sockets.pop(eio_sid, None)
             _drain(sock.queue, self.eio.get_queue_empty_exception())
             wake = getattr(sock, "wake_writer", None)  # a LeanSocket may have no writer running
@@ -124,7 +128,7 @@ def nonblocking_disconnect(eio: Any) -> None:
     eio.disconnect = disconnect
 
 
-def install(socketio: Any, audit: AuditLog, registry: Registry, limit: int) -> SendQueueGuard:
+def install(socketio: Any, hub: Hub, limit: int) -> SendQueueGuard:
     """Start bounding send queues on this Socket.IO server; disconnects never wait for the client."""
     nonblocking_disconnect(socketio.server.eio)
-    return SendQueueGuard(socketio, audit, registry, limit).install()
+    return SendQueueGuard(socketio, hub, limit).install()

@@ -11,6 +11,7 @@ Handlers keep `flask.request` (with `sid`, `namespace`, `event`), `current_app`,
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,19 @@ from flask.sessions import SessionMixin
 from flask_socketio import SocketIO
 from socketio.exceptions import ConnectionRefusedError
 
+from flask_socketio_jwt.patches import has
+
 _UNOPENED: Any = object()
+
+# Written for and measured on Flask 3.1.3 and Flask-SocketIO 5.7.0. Flask 3.2 reworks
+# RequestContext/AppContext (and opens the session lazily by itself): a 3.1 subclass fails there.
+WRITTEN_FOR = {"Flask": ("3.1", "3.2"), "Flask-SocketIO": ("5.6", "5.8")}
+
+
+def missing(socketio: Any) -> list[str]:
+    """The internals this patch needs that socketio (and Flask) do not have."""
+    return (has(socketio, "_handle_event", "server.get_environ", "exception_handlers")
+            + has(RequestContext, "match_request", "session", "push", "pop"))
 
 
 class EventContext(RequestContext):
@@ -79,3 +92,8 @@ def handle_event(socketio: SocketIO, handler: Callable[..., Any], message: str, 
             return err_handler(sys.exc_info()[1])
         ctx.save_opened_session()
         return ret
+
+
+def install(socketio: SocketIO) -> None:
+    """Run every event handler of this Socket.IO server in an `EventContext`."""
+    socketio._handle_event = functools.partial(handle_event, socketio)  # type: ignore[method-assign]

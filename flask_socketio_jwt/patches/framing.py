@@ -11,10 +11,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask_socketio_jwt.core.audit import AuditLog
-from flask_socketio_jwt.core.registry import Registry
+from flask_socketio_jwt.core.hub import Hub
+from flask_socketio_jwt.patches import has
 
 log = logging.getLogger(__name__)
+
+WRITTEN_FOR = {"python-socketio": ("5.16", "5.19"), "python-engineio": ("4.13", "4.16")}
+
+
+def missing(socketio: Any) -> list[str]:
+    """The engine.io internals the binary-packet guard needs."""
+    return has(socketio, "server.eio.handlers", "server.eio.sockets", "server.eio.reason", "server.eio.on",
+               "server.manager.sid_from_eio_sid")
 
 BINARY_PACKET_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT, BINARY_ACK
 
@@ -24,7 +32,16 @@ def is_refused(data: Any) -> bool:
     return not isinstance(data, str) or data[:1] in BINARY_PACKET_TYPES
 
 
-def install(socketio: Any, audit: AuditLog, registry: Registry, namespace: str = "/") -> None:
+def socket_sid(server: Any, eio_sid: str, namespaces: set[str]) -> str | None:
+    """The Socket.IO sid of an Engine.IO session in one of the hub's namespaces, if it joined one."""
+    for namespace in namespaces:
+        sid = server.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid:
+            return str(sid)
+    return None
+
+
+def install(socketio: Any, hub: Hub) -> None:
     """Wrap the Engine.IO message handler so refused packets close the session."""
     server = socketio.server
     eio = server.eio
@@ -36,11 +53,7 @@ def install(socketio: Any, audit: AuditLog, registry: Registry, namespace: str =
         sock = eio.sockets.get(eio_sid)
         if sock is None or sock.closed or sock.closing:
             return None
-        sid = server.manager.sid_from_eio_sid(eio_sid, namespace)
-        info = registry.get(sid) if sid else None
-        audit.enqueue("kick", user_id=info.user_id if info else None, sid=sid or eio_sid,
-                      remote_addr=info.remote_addr if info else None, code="protocol_error")
-        sock.close(wait=False, abort=False, reason=eio.reason.SERVER_DISCONNECT)
+        hub.kick(socket_sid(server, eio_sid, hub.namespaces), "protocol_error", eio_sid=eio_sid)
         return None
 
     eio.on("message", message)

@@ -34,6 +34,11 @@ from typing import Any
 from engineio import exceptions, packet
 from engineio.socket import Socket
 
+from flask_socketio_jwt.patches import has
+
+# `_websocket_handler` below is python-engineio 4.15.1's, reworked: another minor may differ.
+WRITTEN_FOR = {"python-engineio": ("4.15", "4.16")}
+
 log = logging.getLogger(__name__)
 
 COOPERATIVE_MODES = frozenset({"eventlet", "gevent"})
@@ -239,6 +244,13 @@ class LeanSockets(dict):
         if type(sock) is Socket:
             sock.__class__ = LeanSocket
         super().__setitem__(sid, sock)
+
+
+def missing(eio: Any) -> list[str]:
+    """The internals lean sockets need that engine.io does not have."""
+    return (has(Socket, "schedule_ping", "send", "close", "receive", "_websocket_handler", "check_ping_timeout")
+            + has(eio, "sockets", "start_background_task", "sleep", "create_event", "get_queue_empty_exception",
+                  "disconnect", "ping_interval", "ping_timeout", "max_http_buffer_size", "reason"))
 
 
 def install(eio: Any, enabled: bool = True) -> bool:

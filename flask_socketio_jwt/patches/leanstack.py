@@ -23,6 +23,14 @@ from typing import Any
 
 WsgiApp = Callable[[dict, Callable], Any]
 
+# prefill_input stands in for python-engineio 4.15's per-request `Input` class under gunicorn.
+WRITTEN_FOR = {"python-engineio": ("4.13", "4.16"), "eventlet": ("0.40", "0.42")}
+
+
+def missing(_target: Any = None) -> list[str]:
+    """Nothing to look up: both wrappers only set environ keys and change no object."""
+    return []
+
 
 def flat(app: Any) -> Any:
     """The same WSGI app as a function or bound method (no nested C interpreter frame per call)."""

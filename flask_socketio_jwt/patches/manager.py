@@ -17,6 +17,11 @@ from typing import Any
 
 import socketio
 
+from flask_socketio_jwt.patches import has
+
+# Written for python-socketio 5.18.1 (5.17 has no `pending_connect`).
+WRITTEN_FOR = {"python-socketio": ("5.18", "5.19")}
+
 
 class RoomIndexMixin:
     """Keeps {(namespace, sid): rooms} current beside python-socketio's room table."""
@@ -71,10 +76,19 @@ def indexed(base: type) -> type:
     return type(f"Indexed{base.__name__}", (RoomIndexMixin, base), {})
 
 
-def client_manager(message_queue: str | None, channel: str) -> Any:
+def missing(_target: Any = None) -> list[str]:
+    """The internals the room index needs that python-socketio's Manager does not have."""
+    return (has(socketio.Manager, "basic_enter_room", "basic_leave_room", "basic_disconnect", "get_rooms")
+            + has(socketio.Manager(), "rooms", "callbacks", "pending_connect", "pending_disconnect"))
+
+
+def client_manager(message_queue: str | None, channel: str, indexed_rooms: bool = True) -> Any:
     """The client manager for these settings: in-process, or Redis pub/sub across processes."""
+    def cls(base: type) -> type:
+        return indexed(base) if indexed_rooms else base
+
     if not message_queue:
-        return indexed(socketio.Manager)()
+        return cls(socketio.Manager)()
     if message_queue.startswith(("redis://", "rediss://")):
-        return indexed(socketio.RedisManager)(message_queue, channel=channel)
+        return cls(socketio.RedisManager)(message_queue, channel=channel)
     raise ValueError("SOCKETIO_MESSAGE_QUEUE must be a redis:// or rediss:// URL")

@@ -14,8 +14,17 @@ from typing import Any
 
 from flask_socketio_jwt.core.audit import AuditLog
 from flask_socketio_jwt.core.pending import Pending, PendingSessions
+from flask_socketio_jwt.patches import has
 
 log = logging.getLogger(__name__)
+
+WRITTEN_FOR = {"python-socketio": ("5.16", "5.19"), "python-engineio": ("4.13", "4.16")}
+
+
+def missing(socketio: Any) -> list[str]:
+    """The engine.io and python-socketio internals the connect timeout needs."""
+    return has(socketio, "server.eio.handlers", "server.eio.on", "server.eio.sockets", "server.eio.reason",
+               "server.manager.sid_from_eio_sid", "server.manager.get_namespaces")
 
 MIN_NAP = 0.05
 MAX_NAP = 1.0

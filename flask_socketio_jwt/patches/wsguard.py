@@ -20,7 +20,11 @@ from __future__ import annotations
 import binascii
 from typing import Any
 
+from flask_socketio_jwt.patches import has
 from flask_socketio_jwt.patches.leanstack import flat
+
+# Written for eventlet 0.41.3's websocket module and python-engineio 4.15.1's eventlet driver.
+WRITTEN_FOR = {"eventlet": ("0.40", "0.42"), "python-engineio": ("4.13", "4.16")}
 
 PACKET_TYPES = frozenset("0123456")
 
@@ -102,6 +106,16 @@ def hardened_class(base: type, compression: bool = False, lean: bool = False) ->
             return ws
 
     return HardenedWebSocketWSGI
+
+
+def missing(eio: Any) -> list[str]:
+    """The eventlet and engine.io internals the hardened WebSocket class needs."""
+    from engineio.async_drivers import eventlet as driver
+    from eventlet import websocket
+
+    return (has(websocket, "RFC6455WebSocket.Message.push", "RFC6455WebSocket._apply_mask", "FailedConnectionError")
+            + has(driver, "WebSocketWSGI._handle_hybi_request", "WebSocketWSGI.__call__")
+            + has(eio, "_async"))
 
 
 def install(eio: Any, compression: bool = False, lean: bool = False) -> bool:

@@ -20,7 +20,7 @@ def _app(tmp_path: Path, **cfg):
 
 def test_message_queue_selects_redis_backends(tmp_path: Path, redis_server) -> None:
     app = _app(tmp_path, SOCKETIO_MESSAGE_QUEUE=redis_server.url, REGISTRY_HEARTBEAT_TTL=4)
-    state = app.extensions["realtime"]
+    state = app.extensions["flask-socketio-jwt:state"]
     try:
         assert isinstance(state.registry, RedisRegistry) and state.registry.ttl == 4
         assert isinstance(state.hub.bus, RedisBus) and state.hub.bus.channel == "flask-socketio-revoke"
@@ -35,7 +35,7 @@ def test_message_queue_selects_redis_backends(tmp_path: Path, redis_server) -> N
 
 def test_default_stays_embedded(tmp_path: Path) -> None:
     app = _app(tmp_path)
-    state = app.extensions["realtime"]
+    state = app.extensions["flask-socketio-jwt:state"]
     assert isinstance(state.registry, MemoryRegistry)
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
     state.audit.close()
@@ -45,8 +45,8 @@ def test_postgres_gets_pool_defaults_unless_configured(tmp_path: Path, postgres)
     uri = f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/postgres"
     app = _app(tmp_path, SQLALCHEMY_DATABASE_URI=uri)
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == SERVER_DB_POOL
-    app.extensions["realtime"].audit.close()
+    app.extensions["flask-socketio-jwt:state"].audit.close()
     own = {"pool_size": 3}
     app = _app(tmp_path, SQLALCHEMY_DATABASE_URI=uri, SQLALCHEMY_ENGINE_OPTIONS=own)
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == own
-    app.extensions["realtime"].audit.close()
+    app.extensions["flask-socketio-jwt:state"].audit.close()
