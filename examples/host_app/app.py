@@ -1,8 +1,15 @@
 """A flask-jwt-extended app with its own users, login and blocklist, and sockets on /chat."""
 
 from flask import Blueprint, Flask, jsonify, request
-from flask_jwt_extended import (create_access_token, create_refresh_token, current_user, get_jwt,
-                                get_jwt_header, get_jwt_identity, jwt_required)
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    current_user,
+    get_jwt,
+    get_jwt_header,
+    get_jwt_identity,
+    jwt_required,
+)
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from config import Config
