@@ -10,7 +10,16 @@ from flask import Flask
 from flask_socketio_jwt import patches
 from flask_socketio_jwt.core.state import State
 from flask_socketio_jwt.cors import SocketCors
-from flask_socketio_jwt.patches import backpressure, context, framing, leansocket, leanstack, timeouts, wsguard
+from flask_socketio_jwt.patches import (
+    backpressure,
+    context,
+    framing,
+    jwtdecode,
+    leansocket,
+    leanstack,
+    timeouts,
+    wsguard,
+)
 
 HARDENING_KEY = "flask-socketio-jwt:hardening"
 
@@ -22,6 +31,7 @@ class Hardening:
     websocket_hardened: bool
     lean_sockets: bool
     event_context: bool
+    one_parse_decode: bool
     connect_timeout: timeouts.ConnectTimeout | None
     send_queue: backpressure.SendQueueGuard | None
     binary_refused: bool
@@ -43,6 +53,8 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     lean_context = on and patches.usable(context, socketio)
     if lean_context:
         context.install(socketio)
+    one_parse = on and patches.usable(jwtdecode, app.extensions["flask-jwt-extended"])
+    state.decoder = jwtdecode.decode if one_parse else None
     binary = on and patches.usable(framing, socketio)
     if binary:
         framing.install(socketio, state.hub)
@@ -50,6 +62,7 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
         websocket_hardened=hardened,
         lean_sockets=lean,
         event_context=lean_context,
+        one_parse_decode=one_parse,
         connect_timeout=(timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"]))
                          if on and patches.usable(timeouts, socketio) else None),
         send_queue=(backpressure.install(socketio, state.hub, int(cfg["SOCKET_MAX_SEND_QUEUE"]))

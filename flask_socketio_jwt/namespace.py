@@ -55,7 +55,7 @@ def verify_token(token: object) -> Verified:
     """Verify an access token on the host's JWTManager with this app's extension settings."""
     cfg = current_app.config
     return verify(token, max_bytes=int(cfg["JWT_MAX_TOKEN_BYTES"]),
-                  required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]))
+                  required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), decoder=get_state().decoder)
 
 
 def expose(info: SocketInfo) -> None:

@@ -17,6 +17,7 @@ from flask import current_app, g
 from extensions import db
 from flask_socketio_jwt.core import tokens as core_tokens
 from flask_socketio_jwt.core.errors import AuthError, auth_error
+from flask_socketio_jwt.core.state import get_state
 from models import RevokedToken, User
 
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "type")
@@ -147,7 +148,8 @@ def verify(token: object, expected_type: str = "access") -> Identity:
     """Every check a protected route or socket connect needs (the app's JWTManager); raises AuthError."""
     cfg = current_app.config
     ok = core_tokens.verify(token, max_bytes=int(cfg["JWT_MAX_TOKEN_BYTES"]),
-                            required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), token_type=expected_type)
+                            required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), token_type=expected_type,
+                            decoder=get_state().decoder)
     user, claims = ok.user, ok.claims
     return Identity(user_id=ok.identity, username=user.username, jti=ok.jti,
                     exp=ok.exp, iat=int(claims["iat"]), type=claims["type"],

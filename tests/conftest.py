@@ -26,6 +26,10 @@ from extensions import db, socketio  # noqa: E402
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-" + "x" * 60
+# `SOCKETIO_JWT_TEST_PATCHES=off pytest -m "live and not needs_patches"` (the second pass of
+# `make test`) runs the live socket tests on stock libraries: every patch switched off.
+PATCHES_OFF = os.environ.get("SOCKETIO_JWT_TEST_PATCHES", "on") == "off"
+PATCHES_ENV = {"FLASK_SOCKETIO_JWT_PATCHES": "false"} if PATCHES_OFF else {}
 
 
 @contextlib.contextmanager
@@ -42,6 +46,7 @@ def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
         # A cheap hash keeps the suite fast; the scrypt default is tested on the live server.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "GC_FREEZE_INTERVAL": 0,  # the test process's collector stays untouched (test_gctune tests it)
+        "SOCKETIO_JWT_PATCHES": not PATCHES_OFF,
         **overrides,
     })
     with application.app_context():
@@ -161,7 +166,7 @@ class LiveServer:
         self.env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
                     "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SECRET_KEY": "s" * 40,
                     "FLASK_AUDIT_SPILL_FILE": str(workdir / "spill.jsonl"),
-                    "PYTHONUNBUFFERED": "1", **(env or {})}
+                    "PYTHONUNBUFFERED": "1", **PATCHES_ENV, **(env or {})}
         self.log_path = workdir / f"server-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 

@@ -17,7 +17,7 @@ import jwt as pyjwt
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port, wait_for
+from tests.conftest import PATCHES_ENV, ROOT, free_port, wait_for
 from tests.sio import Recorder
 
 HOST = ROOT / "examples" / "host_app"
@@ -60,7 +60,7 @@ class Host:
         shutil.copytree(HOST, app_dir, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite"))
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.work), "PYTHONNOUSERSITE": "1",
                "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.work / 'h.sqlite'}",
-               "FLASK_AUDIT_SPILL_FILE": str(self.work / "spill.jsonl")}
+               "FLASK_AUDIT_SPILL_FILE": str(self.work / "spill.jsonl"), **PATCHES_ENV}
         self.log = open(self.work / "server.log", "ab")
         self.proc = subprocess.Popen(
             [str(self.venv / "bin/gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",

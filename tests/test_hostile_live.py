@@ -22,6 +22,9 @@ from tests.conftest import wait_for
 from tests.hostile_support import Ctx, assert_healthy_with_client, fresh_addr, start_ctx
 from tests.rawsock import RawSocket
 
+# A live socket test: `make test` runs it a second time with every patch off.
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory) -> Iterator[Ctx]:

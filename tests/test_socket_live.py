@@ -7,6 +7,9 @@ import time
 import pytest
 import requests
 
+# A live socket test: `make test` runs it a second time with every patch off.
+pytestmark = pytest.mark.live
+
 
 def test_connect_session_whoami(live_server, clients):
     u = live_server.register()

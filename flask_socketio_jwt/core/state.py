@@ -30,6 +30,8 @@ class State:
     login_failures: FailureCounter
     # The host's extra `session` user fields for its user object (SocketJWT's `session_user`).
     session_user: Callable[[Any], dict[str, Any]] | None = None
+    # How tokens are decoded (None: flask-jwt-extended's decode_token; patches/jwtdecode.py: one parse).
+    decoder: Callable[[str], tuple[dict[str, Any], dict[str, Any]]] | None = None
 
     def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
         """Run background work with the socket layer's async primitives (before any has started)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ from flask_jwt_extended.internal_utils import (
 )
 
 from flask_socketio_jwt.core.errors import auth_error
+
+Decoder = Callable[[str], tuple[dict[str, Any], dict[str, Any]]]
 
 # Claims flask-jwt-extended fills in when a token lacks them (type, jti): only the raw payload
 # tells whether the token carried them.
@@ -74,8 +77,13 @@ def raw_claims(token: str) -> dict[str, Any]:
     return data
 
 
-def decode(token: object, *, max_bytes: int = 8192,
-           required: tuple[str, ...] = ("exp", "jti")) -> tuple[dict[str, Any], dict[str, Any]]:
+def stock_decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(header, claims) through flask-jwt-extended's public `decode_token`, as `@jwt_required` gets them."""
+    return get_unverified_jwt_headers(token), decode_token(token)
+
+
+def decode(token: object, *, max_bytes: int = 8192, required: tuple[str, ...] = ("exp", "jti"),
+           decoder: Decoder | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Signature, expiry, audience, issuer and identity claim as the host decodes them; (header, claims)."""
     if not isinstance(token, str) or not token:
         raise auth_error("auth_required")
@@ -83,8 +91,7 @@ def decode(token: object, *, max_bytes: int = 8192,
     if len(token) > max_bytes or not token.isascii():
         raise auth_error("token_invalid")
     try:
-        claims = decode_token(token)
-        header = get_unverified_jwt_headers(token)
+        header, claims = (decoder or stock_decode)(token)
     except pyjwt.ExpiredSignatureError:
         raise auth_error("token_expired") from None
     except (pyjwt.PyJWTError, JWTExtendedException, ValueError, TypeError, KeyError):
@@ -98,9 +105,9 @@ def decode(token: object, *, max_bytes: int = 8192,
 
 
 def verify(token: object, *, max_bytes: int = 8192, required: tuple[str, ...] = ("exp", "jti"),
-           token_type: str = "access") -> Verified:
+           token_type: str = "access", decoder: Decoder | None = None) -> Verified:
     """Every check the host's `@jwt_required()` runs (sockets: access tokens); raises AuthError with the code."""
-    header, claims = decode(token, max_bytes=max_bytes, required=required)
+    header, claims = decode(token, max_bytes=max_bytes, required=required, decoder=decoder)
     try:
         verify_token_type(claims, refresh=token_type == "refresh")
         verify_token_not_blocklisted(header, claims)
