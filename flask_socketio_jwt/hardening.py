@@ -73,6 +73,6 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     cors = SocketCors(leanstack.flat(app.wsgi_app) if flat else app.wsgi_app, cfg["CORS_ALLOWED_ORIGINS"])
     app.wsgi_app = leanstack.flat(cors) if flat else cors  # type: ignore[method-assign]
     if flat and lean and eio.async_mode == "eventlet":
-        app.wsgi_app = leanstack.prefill_input(app.wsgi_app)  # type: ignore[method-assign]
+        app.wsgi_app = leanstack.prefill_input(app.wsgi_app)  # type: ignore[method-assign, assignment]
     app.extensions[HARDENING_KEY] = handles
     return handles

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, g, request
@@ -76,6 +77,7 @@ class AuthNamespace(Namespace):
 
     def trigger_event(self, event: str, *args: Any) -> Any:
         """Route Socket.IO's connect and disconnect to the lifecycle, every client event to the guard."""
+        handler: Callable[..., Any]
         if event in ("connect", "disconnect") and not self._client_sent(args[0]):
             handler = self._on_connect if event == "connect" else self._on_disconnect
         else:
@@ -121,9 +123,9 @@ class AuthNamespace(Namespace):
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
         except Exception:
             log.exception("socket connect failed")
-            exc = SocketJWTError()
-            state.hub.refused(exc.code, sid=sid, remote_addr=addr, user_id=user_id)
-            raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
+            err = SocketJWTError()
+            state.hub.refused(err.code, sid=sid, remote_addr=addr, user_id=user_id)
+            raise ConnectionRefusedError(err.code, err.to_dict()) from None
         # Also in the Socket.IO session, for apps that read it with `server.get_session(sid)`.
         # (The Flask-SocketIO test client has no Engine.IO session to store it in.)
         with contextlib.suppress(KeyError):

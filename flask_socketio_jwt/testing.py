@@ -15,7 +15,8 @@ _TOKEN: Any = object()
 def access_token(app: Flask, identity: Any, **claims: Any) -> str:
     """An access token for identity, minted by the app's own JWTManager."""
     with app.app_context():
-        return create_access_token(identity=identity, additional_claims=claims or None)
+        token: str = create_access_token(identity=identity, additional_claims=claims or None)
+        return token
 
 
 class SocketTestClient(SocketIOTestClient):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SocketJWTError(Exception):
     """A failure with a contract code, an HTTP status and a human message."""
@@ -21,7 +23,7 @@ class SocketJWTError(Exception):
         self.extra = extra
         super().__init__(self.message)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The contract's error object: {"code", "message"} plus any extra fields."""
         return {"code": self.code, "message": self.message, **self.extra}
 

@@ -53,8 +53,8 @@ class EventContext(RequestContext):
             si = self.app.session_interface
             opened = si.open_session(self.app, self.request)  # an empty session is falsy: test for None
             self._session = si.make_null_session(self.app) if opened is None else opened
-        self._session.accessed = True
-        return self._session
+        self._session.accessed = True  # type: ignore[union-attr]
+        return self._session  # type: ignore[return-value]
 
     def match_request(self) -> None:
         """The Engine.IO endpoint is no view: nothing to match."""
@@ -63,7 +63,7 @@ class EventContext(RequestContext):
         """Save a session a handler opened and modified (server-side sessions keep the change)."""
         sess = self._session
         if sess is not _UNOPENED and getattr(sess, "modified", True):
-            self.app.session_interface.save_session(self.app, sess, self.app.response_class())
+            self.app.session_interface.save_session(self.app, sess, self.app.response_class())  # type: ignore[arg-type]
 
 
 def handle_event(socketio: SocketIO, handler: Callable[..., Any], message: str, namespace: str,

@@ -98,14 +98,14 @@ class LeanSocket(Socket):
 
     def schedule_ping(self) -> None:
         """Queue the next PING on the server's clock (only once the previous cycle completed)."""
-        if self.last_ping:
+        if self.last_ping:  # type: ignore[has-type]
             self.last_ping = None
             self.server.lean_ping_clock.add(self)
 
     def ping_due(self) -> None:
         """Send the scheduled PING unless the socket is closing."""
         if not self.closing and not self.closed:
-            self.last_ping = time.time()
+            self.last_ping = time.time()  # type: ignore[assignment]
             self.send(packet.Packet(packet.PING))
 
     def send(self, pkt: packet.Packet) -> None:
@@ -175,7 +175,7 @@ class LeanSocket(Socket):
             if hasattr(ws, attr) and hasattr(getattr(ws, attr), "settimeout"):
                 getattr(ws, attr).settimeout(self.server.ping_interval + self.server.ping_timeout)
 
-        if self.connected:
+        if self.connected:  # type: ignore[has-type]
             if not self._upgrade(ws):
                 return []
         else:
