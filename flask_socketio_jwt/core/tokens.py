@@ -77,6 +77,18 @@ def raw_claims(token: str) -> dict[str, Any]:
     return data
 
 
+_HEADERS: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+
+
+def shared_header(header: dict[str, Any]) -> dict[str, Any]:
+    """One dict per distinct header: every socket keeps its token's header, and nearly all are alike."""
+    try:
+        key = tuple(sorted(header.items()))
+        return _HEADERS.setdefault(key, header) if len(_HEADERS) < 256 or key in _HEADERS else header
+    except TypeError:  # a header value that is not hashable: keep the socket's own copy
+        return header
+
+
 def stock_decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(header, claims) through flask-jwt-extended's public `decode_token`, as `@jwt_required` gets them."""
     return get_unverified_jwt_headers(token), decode_token(token)
@@ -125,5 +137,5 @@ def verify(token: object, *, max_bytes: int = 8192, required: tuple[str, ...] = 
         user = user_lookup(header, claims)
         if user is None:
             raise auth_error("user_unknown")
-    return Verified(header=header, claims=claims, user=user, identity=str(claims[identity_claim()]),
+    return Verified(header=shared_header(header), claims=claims, user=user, identity=str(claims[identity_claim()]),
                     jti=claims["jti"], exp=int(claims["exp"]))
