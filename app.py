@@ -13,9 +13,9 @@ import sockets
 from blueprints import apidocs, audit, auth, health, metrics, pages, server_api
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
+from flask_socketio_jwt.patches.leanstack import flat
 from realtime import dbwrite
 from sockets import admin
-from sockets.leanstack import flat
 
 
 def create_app(config_overrides: dict | None = None) -> Flask:
@@ -45,6 +45,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
 
     register_cli(app)
     logging.getLogger("realtime").setLevel(logging.INFO)
+    logging.getLogger("flask_socketio_jwt").setLevel(logging.INFO)
     return app
 
 

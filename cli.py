@@ -28,7 +28,7 @@ def register_cli(app: Flask) -> None:
 def create_user_cmd(username: str, admin: bool, password_stdin: bool) -> None:
     """Create a user (the password is prompted, or read from standard input)."""
     from blueprints.auth import create_user, validate_credentials
-    from realtime.errors import AppError
+    from flask_socketio_jwt.core.errors import AppError
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -23,6 +23,10 @@ DEFAULTS: dict = {
     "JWT_ISSUER": None,
     "JWT_TOKEN_LOCATION": ["headers"],
     "JWT_MAX_TOKEN_BYTES": 8192,
+    # The contract's required claims, as the token was sent (flask_socketio_jwt checks them).
+    "SOCKETIO_JWT_REQUIRED_CLAIMS": ["exp", "iat", "sub", "jti", "type"],
+    # False: every patch on a library's internals is off (docs/patches.md).
+    "SOCKETIO_JWT_PATCHES": True,
     "SOCKETIO_MESSAGE_QUEUE": None,
     "SOCKETIO_CHANNEL": "flask-socketio",
     "SOCKETIO_ASYNC_MODE": "eventlet",
@@ -45,7 +49,7 @@ DEFAULTS: dict = {
     "SOCKET_WEBSOCKET_COMPRESSION": False,
     "SOCKET_PING_INTERVAL": 25,
     "SOCKET_PING_TIMEOUT": 20,
-    # sockets/leansocket.py: one parked green thread per idle WebSocket instead of three.
+    # flask_socketio_jwt/patches/leansocket.py: one parked green thread per idle WebSocket instead of three.
     "SOCKET_LEAN_ENGINEIO": True,
     "TRUSTED_PROXIES": 0,
     "AUDIT_ENABLED": True,
@@ -58,7 +62,7 @@ DEFAULTS: dict = {
     "HISTORY_LIMIT": 50,
     "HISTORY_MAX": 500,
     "REGISTRY_HEARTBEAT_TTL": 15,
-    # realtime/gctune.py: freeze the heap this often (0: leave the collector alone) and run a
+    # flask_socketio_jwt/core/gctune.py: freeze the heap this often (0: leave the collector alone) and run a
     # full collection this often.
     "GC_FREEZE_INTERVAL": 1.0,
     "GC_COLLECT_INTERVAL": 3600.0,

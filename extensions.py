@@ -6,6 +6,8 @@ from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
+from flask_socketio_jwt import SocketJWT
+
 
 class Base(DeclarativeBase):
     """Declarative base shared by every model."""
@@ -15,3 +17,4 @@ db = SQLAlchemy(model_class=Base)
 jwt = JWTManager()
 socketio = SocketIO()
 migrate = Migrate()
+socket_jwt = SocketJWT()

@@ -30,7 +30,7 @@ DEADLINE_MARGIN = 2.5  # seconds before gunicorn's graceful timeout to close the
 def _parts(worker: Any) -> tuple[Any, Any]:
     """The app's realtime State and Flask-SocketIO object, or (None, None) for another app."""
     extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})
-    return extensions.get("realtime"), extensions.get("socketio")
+    return extensions.get("flask-socketio-jwt:state"), extensions.get("socketio")
 
 
 def _forget_open_sockets(state: Any) -> None:

@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")  # before psycopg is imported
 
 if os.environ.get("FLASK_SOCKETIO_ASYNC_MODE", '"eventlet"').strip('"') == "eventlet":
-    from realtime.green import monkey_patch
+    from flask_socketio_jwt.runtime.green import monkey_patch
 
     monkey_patch()
 

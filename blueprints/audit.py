@@ -7,9 +7,9 @@ from flask import Blueprint, g, jsonify, request
 
 from blueprints.common import token_required
 from extensions import db
+from flask_socketio_jwt.core.audit import KINDS
+from flask_socketio_jwt.core.errors import Forbidden, InvalidPayload
 from models import AuditEvent
-from realtime.audit import KINDS
-from realtime.errors import Forbidden, InvalidPayload
 
 bp = Blueprint("audit", __name__)
 

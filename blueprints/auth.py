@@ -6,6 +6,7 @@ import re
 import time
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, g, jsonify
@@ -13,12 +14,13 @@ from flask_jwt_extended import create_access_token, create_refresh_token, get_jt
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.common import error_body, json_object, remote_addr, token_required
-from extensions import db, jwt
+from extensions import db, jwt, socket_jwt
+from flask_socketio_jwt.core.errors import Conflict, InvalidPayload, RateLimited, auth_error
+from flask_socketio_jwt.core.limits import FailureCounter
+from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt.runtime.green import run_blocking
 from models import User
 from realtime import dbwrite, tokens
-from realtime.errors import Conflict, InvalidPayload, RateLimited, auth_error
-from realtime.green import run_blocking
-from realtime.state import get_state
 
 bp = Blueprint("auth", __name__)
 
@@ -91,15 +93,32 @@ def seconds(value: int | float | timedelta) -> int:
     return int(value.total_seconds()) if isinstance(value, timedelta) else int(value)
 
 
+REGISTER_LIMIT_KEY = "realtime:register_limit"
+
+
+def _register_limit(app: Flask) -> Any:
+    """The per-address registration counter: in Redis when the registry is, so every process shares it."""
+    value = app.config.get("REGISTER_LIMIT") or [20, 3600]
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
+        raise RuntimeError("REGISTER_LIMIT must be a pair of positive numbers")
+    limit, window = int(value[0]), float(value[1])
+    client = getattr(get_state(app).registry, "r", None)
+    if client is not None:
+        from flask_socketio_jwt.core.redis_bus import RedisFailureCounter
+
+        return RedisFailureCounter(client, "register", limit, window, app.config.get("REDIS_KEY_PREFIX") or "realtime")
+    return FailureCounter(limit, window)
+
+
 @bp.post("/register")
 def register():
-    state, addr = get_state(), remote_addr() or "?"
-    retry = state.register_limit.retry_after(addr)  # REGISTER_LIMIT: accounts per address
+    state, addr, limit = get_state(), remote_addr() or "?", current_app.extensions[REGISTER_LIMIT_KEY]
+    retry = limit.retry_after(addr)  # REGISTER_LIMIT: accounts per address
     if retry:
         state.audit.enqueue("rate_limited", remote_addr=addr, scope="register")
         raise RateLimited(retry, "Too many registrations from this address; try again later.")
     username, password = validate_credentials(json_object({"username", "password"}, {"username", "password"}))
-    state.register_limit.hit(addr)  # before the (costly) hash: every attempt counts, taken names too
+    limit.hit(addr)  # before the (costly) hash: every attempt counts, taken names too
     return jsonify(create_user(username, password).to_public()), 201
 
 
@@ -168,8 +187,8 @@ def logout():
 
     dbwrite.write(unit)
     # Committed first, so a kicked client that reconnects with the same token is refused.
-    state.hub.revoke(jtis=sorted(revoked), user_id=ident.user_id if everywhere else None,
-                     before_ms=before if everywhere else None)
+    socket_jwt.revoke(jtis=sorted(revoked), user_id=ident.user_id if everywhere else None,
+                      issued_before_ms=before if everywhere else None)
     state.audit.enqueue("logout", user_id=ident.user_id, remote_addr=remote_addr(),
                         everywhere=everywhere, revoked=len(revoked))
     return jsonify({"revoked": sorted(revoked)})
@@ -185,17 +204,16 @@ def _jwt_callbacks() -> None:
     """flask-jwt-extended's own guard (`@jwt_required` in reusing apps) runs the same checks."""
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict, payload: dict) -> bool:
-        # The same answer as a socket connect: jti, session, and "log out everywhere".
-        return tokens.is_revoked(payload)
+        return tokens.is_revoked_token(payload)
 
     @jwt.user_lookup_loader
     def _user(_header: dict, payload: dict):
-        return tokens.load_user(str(payload.get("sub", "")))
+        return tokens.lookup_user(payload)
 
     @jwt.token_verification_loader
     def _claims_ok(header: dict, payload: dict) -> bool:
         try:
-            tokens.check_header(header, get_state().tokens)
+            tokens.check_header(header, current_app.config["JWT_ALGORITHM"])
         except Exception:
             return False
         return all(c in payload for c in tokens.REQUIRED_CLAIMS)
@@ -219,10 +237,8 @@ def init_app(app: Flask, url_prefix: str = "/api/auth") -> None:
     """Mount the auth API on an app whose db and jwt are bound."""
     from flask_jwt_extended.exceptions import WrongTokenError
 
-    from realtime import state
-
-    state.init_app(app)
     app.register_blueprint(bp, url_prefix=url_prefix)
+    app.extensions[REGISTER_LIMIT_KEY] = _register_limit(app)
     # flask-jwt-extended maps a wrong token type to its generic invalid-token answer.
     app.register_error_handler(WrongTokenError, lambda e: error_body(
         "wrong_token_type", tokens.auth_error("wrong_token_type").message, 401))

@@ -7,12 +7,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from flask_socketio_jwt.core.errors import AppError, InvalidPayload, auth_error
 from realtime import tokens
-from realtime.errors import AppError, InvalidPayload, auth_error
-from realtime.state import get_state
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +61,11 @@ def token_required(token_type: str = "access") -> Callable:
             token = bearer_token()
             if token is None:
                 raise auth_error("auth_required")
-            ident = tokens.verify(token, get_state().tokens, token_type)
+            ident = tokens.verify(token, token_type)
             g.identity = ident
             # Let get_jwt(), get_jwt_identity() and current_user work in reusing apps.
             g._jwt_extended_jwt = ident.claims
-            g._jwt_extended_jwt_header = {"alg": get_state().tokens.algorithm}
+            g._jwt_extended_jwt_header = {"alg": current_app.config["JWT_ALGORITHM"]}
             g._jwt_extended_jwt_user = {"loaded_user": None}
             g._jwt_extended_jwt_location = "headers"
             return fn(*args, **kwargs)

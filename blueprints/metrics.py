@@ -9,8 +9,9 @@ from flask import Blueprint, Response, current_app
 from flask.blueprints import BlueprintSetupState
 
 from blueprints.common import bearer_token, remote_addr
+from flask_socketio_jwt.core.errors import AuthError, Forbidden
+from flask_socketio_jwt.core.state import get_state
 from realtime import metrics as core_metrics
-from realtime.errors import AuthError, Forbidden
 
 bp = Blueprint("metrics", __name__)
 
@@ -19,7 +20,7 @@ bp = Blueprint("metrics", __name__)
 def _install(setup: BlueprintSetupState) -> None:
     """Build the app's metrics when the blueprint is registered (after the socket layer)."""
     app = setup.app
-    app.extensions["metrics"] = core_metrics.install(app.extensions["realtime"])
+    app.extensions["metrics"] = core_metrics.install(get_state(app))
     # Parsed once, so a bad entry stops the app at start-up rather than on the first scrape.
     app.extensions["metrics_networks"] = parse_networks(app.config.get("METRICS_ALLOWED_NETWORKS"))
 

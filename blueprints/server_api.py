@@ -15,10 +15,10 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
 from blueprints.common import bearer_token, remote_addr
+from flask_socketio_jwt.core.errors import AuthError, Forbidden, InvalidPayload, RateLimited
+from flask_socketio_jwt.core.state import get_state
 from realtime import contract, rooms, tokens
-from realtime.errors import AuthError, Forbidden, InvalidPayload, RateLimited
 from realtime.serverapi import Caller, ServerApi, install
-from realtime.state import get_state
 
 bp = Blueprint("server_api", __name__)
 
@@ -47,7 +47,7 @@ def _authenticate() -> Caller:
         if name is not None:
             return Caller("key", name)
         try:
-            ident = tokens.verify(presented, state.tokens, "access")
+            ident = tokens.verify(presented, "access")
         except AuthError as exc:
             if exc.code == "token_invalid":  # neither a key nor a token: say so
                 raise AuthError("Neither a server API key nor a valid access token.") from None
@@ -184,9 +184,5 @@ def disconnect(user_id: str):
 
 def init_app(app: Flask, url_prefix: str = "/api/server") -> None:
     """Mount the server API on an app whose socket layer (`sockets.init_app`) is set up."""
-    from config import apply_defaults
-    from realtime import state
-
-    apply_defaults(app)
-    app.extensions["server_api"] = install(state.init_app(app), app.config)
+    app.extensions["server_api"] = install(get_state(app), app.config)
     app.register_blueprint(bp, url_prefix=url_prefix)

@@ -1,1 +1,1 @@
-"""Core of the real-time layer: no Flask request, no Socket.IO import, testable alone."""
+"""This app's own rules on top of flask_socketio_jwt: its token loaders, rooms and dms, database writes, metrics."""

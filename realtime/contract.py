@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from realtime.errors import InvalidPayload
+from flask_socketio_jwt.core.errors import InvalidPayload
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]{3,32}$"
 ROOM_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"

@@ -15,29 +15,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from flask_socketio_jwt.core.metrics import NullMetrics
+
 EVENTS = frozenset({"whoami", "join", "leave", "message", "presence", "refresh"})
 REFUSAL_CODES = frozenset({"auth_required", "token_invalid", "token_expired", "token_revoked",
                            "wrong_token_type", "user_unknown", "origin_forbidden", "rate_limited",
                            "too_many_connections", "unavailable", "internal_error"})
-
-
-class NullMetrics:
-    """The hooks as no-ops: what a hub uses when no metrics are installed."""
-
-    def connected(self) -> None:
-        """A socket was admitted."""
-
-    def refused(self, code: str) -> None:
-        """A connect was refused with this code."""
-
-    def disconnected(self) -> None:
-        """An admitted socket is gone."""
-
-    def event(self, name: Any) -> None:
-        """A client event arrived."""
-
-
-NULL_METRICS = NullMetrics()
 
 
 class Metrics(NullMetrics):

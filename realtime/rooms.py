@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
+from flask_socketio_jwt.core.errors import Forbidden, InvalidPayload
 from models import Message, User
 from realtime import dbwrite
-from realtime.errors import Forbidden, InvalidPayload
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_TEXT = 2000

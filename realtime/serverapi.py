@@ -20,11 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
+from flask_socketio_jwt.core.errors import AppError, NotFound
+from flask_socketio_jwt.core.limits import TokenBucket
+from flask_socketio_jwt.core.state import State
 from models import User
 from realtime import dbwrite, rooms, tokens
-from realtime.errors import AppError, NotFound
-from realtime.limits import TokenBucket
-from realtime.state import State
 
 SERVER_USERNAME = "@server"  # never a valid username (no `@`), so no user can pose as it
 MIN_KEY_CHARS = 32

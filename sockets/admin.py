@@ -29,10 +29,10 @@ from flask import Flask
 from socketio import PubSubManager
 from socketio.exceptions import ConnectionRefusedError
 
+from flask_socketio_jwt.core.errors import AppError, Forbidden, auth_error
+from flask_socketio_jwt.core.registry import SocketInfo
+from flask_socketio_jwt.core.state import State
 from realtime import tokens
-from realtime.errors import AppError, Forbidden, auth_error
-from realtime.registry import SocketInfo
-from realtime.state import State
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class AdminView:
                 self.state.hub.check_address(addr)
                 if not _origin_ok(environ, self.app.config["CORS_ALLOWED_ORIGINS"]):
                     raise AppError("This origin may not open a socket.", code="origin_forbidden", status=403)
-                ident = tokens.verify(_token(auth), self.state.tokens, "access")
+                ident = tokens.verify(_token(auth), "access")
                 if not ident.is_admin:
                     raise Forbidden("Admins only.")
         except AppError as exc:
@@ -252,7 +252,7 @@ def init_app(app: Flask) -> AdminView | None:
     from blueprints import admin_ui
     from extensions import socketio
 
-    view = AdminView(app, socketio, app.extensions["realtime"]).install()
+    view = AdminView(app, socketio, app.extensions["flask-socketio-jwt:state"]).install()
     app.extensions["admin_ui"] = view
     app.register_blueprint(admin_ui.bp, url_prefix="/admin/socketio")
     return view

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from flask import current_app
 
 from extensions import db
+from flask_socketio_jwt.core.errors import Forbidden
 from models import User
 from realtime import rooms
-from realtime.errors import Forbidden
 
 _PEERS_MAX = 4096  # (room, me) -> (peer id, name), per app: ids belong to one database
 

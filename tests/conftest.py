@@ -26,6 +26,10 @@ from extensions import db, socketio  # noqa: E402
 
 PASSWORD = "correct horse battery"
 SECRET = "test-secret-" + "x" * 60
+# `SOCKETIO_JWT_TEST_PATCHES=off pytest -m "live and not needs_patches"` (the second pass of
+# `make test`) runs the live socket tests on stock libraries: every patch switched off.
+PATCHES_OFF = os.environ.get("SOCKETIO_JWT_TEST_PATCHES", "on") == "off"
+PATCHES_ENV = {"FLASK_SOCKETIO_JWT_PATCHES": "false"} if PATCHES_OFF else {}
 
 
 @contextlib.contextmanager
@@ -43,6 +47,7 @@ def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "GC_FREEZE_INTERVAL": 0,  # the test process's collector stays untouched (test_gctune tests it)
         "REGISTER_LIMIT": [100000, 3600],  # tests register many users; test_register_limit tests it
+        "SOCKETIO_JWT_PATCHES": not PATCHES_OFF,
         **overrides,
     })
     with application.app_context():
@@ -50,7 +55,7 @@ def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
     try:
         yield application
     finally:
-        state = application.extensions["realtime"]
+        state = application.extensions["flask-socketio-jwt:state"]
         state.audit.close()
         state.hub.close()
         with application.app_context():
@@ -68,7 +73,7 @@ def app(tmp_path: Path):
 @pytest.fixture
 def fast_events(app):
     """Lift the per-socket event rate limit for tests that send many events."""
-    app.extensions["realtime"].hub.event_rate = (10_000, 10_000)
+    app.extensions["flask-socketio-jwt:state"].hub.event_rate = (10_000, 10_000)
 
 
 @pytest.fixture
@@ -166,7 +171,7 @@ class LiveServer:
                     "FLASK_AUDIT_SPILL_FILE": str(workdir / "spill.jsonl"),
                     # Live tests register many users from 127.0.0.1; test_register_limit tests the limit.
                     "FLASK_REGISTER_LIMIT": "[100000, 3600]",
-                    "PYTHONUNBUFFERED": "1", **(env or {})}
+                    "PYTHONUNBUFFERED": "1", **PATCHES_ENV, **(env or {})}
         self.log_path = workdir / f"server-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 

@@ -18,7 +18,7 @@ import eventlet
 import greenlet
 from eventlet.queue import Queue
 
-from sockets import leansocket
+from flask_socketio_jwt.patches import leansocket
 
 
 def green_wait(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -12,16 +12,16 @@ import socketio
 class Recorder:
     """A socketio.Client that keeps every event it receives and lets tests wait for them."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, namespace: str = "/") -> None:
+        self.url, self.namespace = url, namespace
         self.client = socketio.Client(reconnection=False)
         self.events: dict[str, list] = defaultdict(list)
         self._cond = threading.Condition()
         self.connect_error: Any = None
         self.disconnected = threading.Event()
-        self.client.on("*", self._any)
-        self.client.on("connect_error", self._connect_error)
-        self.client.on("disconnect", self._disconnect)
+        self.client.on("*", self._any, namespace=namespace)
+        self.client.on("connect_error", self._connect_error, namespace=namespace)
+        self.client.on("disconnect", self._disconnect, namespace=namespace)
 
     def _any(self, event: str, *args: Any) -> None:
         with self._cond:
@@ -42,7 +42,7 @@ class Recorder:
         payload = {"token": token} if auth == "__token__" else auth
         try:
             self.client.connect(url or self.url, auth=payload, headers=headers or {},
-                                transports=["websocket"], wait_timeout=10)
+                                transports=["websocket"], wait_timeout=10, namespaces=[self.namespace])
         except socketio.exceptions.ConnectionError:
             return False
         if wait:
@@ -59,8 +59,8 @@ class Recorder:
     def call(self, event: str, data: Any = None, timeout: float = 5.0) -> Any:
         """Emit with an ack and return the ack."""
         if data is None:
-            return self.client.call(event, timeout=timeout)
-        return self.client.call(event, data, timeout=timeout)
+            return self.client.call(event, timeout=timeout, namespace=self.namespace)
+        return self.client.call(event, data, timeout=timeout, namespace=self.namespace)
 
     def close(self) -> None:
         """Disconnect, including an Engine.IO session left by a refused connect."""

@@ -21,6 +21,9 @@ import requests
 from tests.conftest import PASSWORD, ROOT, LiveServer, wait_for
 from tests.sio import Recorder
 
+# A live socket test: `make test` runs it a second time with every patch off.
+pytestmark = pytest.mark.live
+
 ENV = {
     "FLASK_JWT_ACCESS_TOKEN_EXPIRES": "600",
     "FLASK_SOCKET_RATE_LIMIT": "[100000, 100000]",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from flask_socketio_jwt.core.audit import AuditLog, make_row
 from models import AuditEvent
-from realtime.audit import AuditLog, make_row
 from tests.conftest import free_port
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import realtime.audit as audit_mod
+import flask_socketio_jwt.core.audit as audit_mod
+from flask_socketio_jwt.core.audit import AuditLog, make_row
+from flask_socketio_jwt.core.spill import SpillFile
 from models import AuditEvent
-from realtime.audit import AuditLog, make_row
-from realtime.spill import SpillFile
 from tests.conftest import wait_for
 
 

@@ -298,7 +298,7 @@ def test_disabled_user_is_refused(app, client, tokens):
 
 def test_login_rate_limited_per_address(app, client, tokens):
     app.config["AUTH_FAILURE_LIMIT"] = [3, 60]
-    app.extensions["realtime"].hub.auth_failures.limit = 3
+    app.extensions["flask-socketio-jwt:state"].hub.auth_failures.limit = 3
     tokens.user("gina")
     for _ in range(3):
         r = client.post("/api/auth/login", json={"username": "gina", "password": "wrong-pass"})
@@ -331,3 +331,19 @@ def test_healthz_reports_database_down(app, client, tmp_path):
         assert r.get_json()["database"].startswith("down")
     finally:
         ext._app_engines[app][None] = old
+
+
+def test_lifetimes_as_timedelta_work_like_seconds(tmp_path):
+    """flask-jwt-extended's docs set the lifetimes as timedelta: logout and expires_in still work."""
+    from datetime import timedelta
+
+    from tests.conftest import Tokens, built_app
+
+    with built_app(tmp_path, JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=5),
+                   JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=2)) as application:
+        http = application.test_client()
+        u = Tokens(application, http).user()
+        r = http.post("/api/auth/refresh", headers={"Authorization": "Bearer " + u["refresh"]})
+        assert r.status_code == 200 and r.get_json()["expires_in"] == 300
+        r = http.post("/api/auth/logout", headers={"Authorization": "Bearer " + u["access"]})
+        assert r.status_code == 200, r.get_json()

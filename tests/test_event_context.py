@@ -8,7 +8,7 @@ from flask.sessions import SecureCookieSessionInterface
 from socketio.exceptions import ConnectionRefusedError
 
 from extensions import socketio
-from sockets import context
+from flask_socketio_jwt.patches import context
 
 
 def connected_sid(socket_client, tokens) -> str:

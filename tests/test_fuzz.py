@@ -47,7 +47,7 @@ def check_ack(ack: Any) -> None:
 @pytest.fixture
 def fuzz_socket(app, tokens):
     """One connected test client with generous rate limits, joined to `lobby`."""
-    state = app.extensions["realtime"]
+    state = app.extensions["flask-socketio-jwt:state"]
     state.hub.event_rate = (1e6, 1e6)
     token = tokens.user()["access"]
     client = socketio.test_client(app, auth={"token": token})

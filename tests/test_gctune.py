@@ -6,7 +6,7 @@ import gc
 import threading
 import weakref
 
-from realtime.gctune import GcTuner
+from flask_socketio_jwt.core.gctune import GcTuner
 
 
 class Node:

@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from realtime.limits import FailureCounter, TokenBucket
-from realtime.pending import PendingSessions
-from sockets.cors import SocketCors
-from sockets.framing import is_refused
-from sockets.wsguard import fast_mask, is_engineio_text
+from flask_socketio_jwt.core.limits import FailureCounter, TokenBucket
+from flask_socketio_jwt.core.pending import PendingSessions
+from flask_socketio_jwt.cors import SocketCors
+from flask_socketio_jwt.patches.framing import is_refused
+from flask_socketio_jwt.patches.wsguard import fast_mask, is_engineio_text
 
 
 def test_bucket_burst_then_retry_after():

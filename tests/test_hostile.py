@@ -13,7 +13,7 @@ from models import AuditEvent
 
 def audit(app, kind: str) -> list[AuditEvent]:
     """Flush the audit writer and return the rows of one kind."""
-    app.extensions["realtime"].audit.flush()
+    app.extensions["flask-socketio-jwt:state"].audit.flush()
     with app.app_context():
         return list(db.session.scalars(db.select(AuditEvent).where(AuditEvent.kind == kind)).all())
 
@@ -35,8 +35,8 @@ def test_handler_exception_acks_internal_error_and_socket_stays_up(app, tokens, 
 
 
 def test_event_flood_rate_limited_then_kicked(app, tokens, socket_client):
-    app.extensions["realtime"].hub.event_rate = (5, 10)
-    app.extensions["realtime"].hub.abuse_disconnect = 2
+    app.extensions["flask-socketio-jwt:state"].hub.event_rate = (5, 10)
+    app.extensions["flask-socketio-jwt:state"].hub.abuse_disconnect = 2
     c = socket_client(tokens.user()["access"])
     acks = []
     for _ in range(200):
@@ -52,7 +52,7 @@ def test_event_flood_rate_limited_then_kicked(app, tokens, socket_client):
 
 
 def test_refused_connect_flood_turns_into_rate_limited(app, tokens, socket_client):
-    app.extensions["realtime"].hub.auth_failures.limit = 3
+    app.extensions["flask-socketio-jwt:state"].hub.auth_failures.limit = 3
     good = tokens.user()["access"]
     for _ in range(3):
         assert not socket_client("garbage").is_connected()
@@ -62,7 +62,7 @@ def test_refused_connect_flood_turns_into_rate_limited(app, tokens, socket_clien
 
 
 def test_login_flood_per_username(app, client, tokens):
-    app.extensions["realtime"].login_failures.limit = 2
+    app.extensions["flask-socketio-jwt:state"].login_failures.limit = 2
     u = tokens.user()
     for _ in range(2):
         assert client.post("/api/auth/login", json={"username": u["username"], "password": "wrong-pass"}
@@ -107,37 +107,39 @@ def test_unsafe_settings_refuse_to_start(tmp_path, setting, value):
 
 def test_audience_issuer_and_leeway(tmp_path):
     from app import create_app
-    from realtime import tokens as core
-    from realtime.errors import AuthError
+    from flask_socketio_jwt.core import tokens as core
+    from flask_socketio_jwt.core.errors import AuthError
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'a.sqlite'}", "SECRET_KEY": "s" * 40,
                       "JWT_SECRET_KEY": "k" * 40, "SOCKETIO_ASYNC_MODE": "threading", "AUDIT_ENABLED": False,
                       "JWT_AUDIENCE": "chat", "JWT_ISSUER": "https://issuer.example", "JWT_DECODE_LEEWAY": 30})
     try:
-        settings = app.extensions["realtime"].tokens
         import jwt as pyjwt
 
+        ctx = app.app_context()
+        ctx.push()
         now = int(time.time())
         base = {"sub": "1", "iat": now, "jti": "j", "type": "access", "exp": now + 60}
         ok = pyjwt.encode({**base, "aud": "chat", "iss": "https://issuer.example"}, "k" * 40, algorithm="HS256")
-        assert core.decode(ok, settings)[1]["aud"] == "chat"
+        assert core.decode(ok)[1]["aud"] == "chat"
         late = pyjwt.encode({**base, "aud": "chat", "iss": "https://issuer.example", "exp": now - 20},
                             "k" * 40, algorithm="HS256")
-        assert core.decode(late, settings)  # within the 30 s leeway
+        assert core.decode(late)  # within the 30 s leeway
         for bad in ({**base, "aud": "other", "iss": "https://issuer.example"}, {**base, "iss": "https://issuer.example"},
                     {**base, "aud": "chat", "iss": "https://evil.example"}, {**base, "aud": "chat"}):
             with pytest.raises(AuthError) as err:
-                core.decode(pyjwt.encode(bad, "k" * 40, algorithm="HS256"), settings)
+                core.decode(pyjwt.encode(bad, "k" * 40, algorithm="HS256"))
             assert err.value.code == "token_invalid"
         too_late = pyjwt.encode({**base, "aud": "chat", "iss": "https://issuer.example", "exp": now - 40},
                                 "k" * 40, algorithm="HS256")
         with pytest.raises(AuthError) as err:
-            core.decode(too_late, settings)
+            core.decode(too_late)
         assert err.value.code == "token_expired"
+        ctx.pop()
         with app.app_context():
             from flask_jwt_extended import create_access_token, decode_token
 
             issued = create_access_token("1")
             assert decode_token(issued)["aud"] == "chat" and decode_token(issued)["iss"] == "https://issuer.example"
     finally:
-        app.extensions["realtime"].hub.close()
+        app.extensions["flask-socketio-jwt:state"].hub.close()

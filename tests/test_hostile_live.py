@@ -22,6 +22,9 @@ from tests.conftest import wait_for
 from tests.hostile_support import Ctx, assert_healthy_with_client, fresh_addr, start_ctx
 from tests.rawsock import RawSocket
 
+# A live socket test: `make test` runs it a second time with every patch off.
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory) -> Iterator[Ctx]:
@@ -227,6 +230,7 @@ FRAME_CASES: list[tuple[str, Any, str]] = [
 ]
 
 
+@pytest.mark.needs_patches  # eventlet WebSocket and binary-packet guards: patches/wsguard.py, framing.py
 @pytest.mark.parametrize(("name", "frame", "expected"), FRAME_CASES, ids=[c[0] for c in FRAME_CASES])
 def test_hostile_frame(ctx: Ctx, name: str, frame: Any, expected: str) -> None:
     raw = ctx.raw()
@@ -248,7 +252,9 @@ def test_hostile_frame(ctx: Ctx, name: str, frame: Any, expected: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "method", "query", "body", "status"), [
-    ("polling POST over max size", "post", "transport=polling&sid=__sid__", "4" + "x" * 70000, 400),
+    # A non-blocking close for a refused POST is patches/backpressure.py.
+    pytest.param("polling POST over max size", "post", "transport=polling&sid=__sid__", "4" + "x" * 70000, 400,
+                 marks=pytest.mark.needs_patches),
     ("polling POST garbage packets", "post", "transport=polling&sid=__sid__", "zz\x1e99\x1e", 200),
     ("unknown session", "get", "EIO=4&transport=polling&sid=nope", None, 400),
     ("old protocol version", "get", "EIO=3&transport=polling", None, 400),
@@ -268,6 +274,7 @@ def test_hostile_http(ctx: Ctx, name: str, method: str, query: str, body: str | 
     assert_healthy_with_client(ctx.server, ctx.user)
 
 
+@pytest.mark.needs_patches  # refusing hixie-75/76 is patches/wsguard.py
 def test_legacy_websocket_handshake_is_refused(ctx: Ctx) -> None:
     with socket.create_connection(("127.0.0.1", ctx.server.port), timeout=5) as s:
         s.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"

@@ -10,7 +10,7 @@ import eventlet
 import pytest
 from engineio.socket import Socket
 
-from sockets import leansocket, leanstack
+from flask_socketio_jwt.patches import leansocket, leanstack
 from tests.eio_fake import FakeWebSocket, Server, green_wait, live_greenlets, start_response
 
 
@@ -22,7 +22,7 @@ def lean(request) -> bool:
 @pytest.fixture
 def make_server(lean: bool, caplog) -> Iterator:
     made: list[Server] = []
-    caplog.set_level(logging.WARNING, logger="sockets.leansocket")
+    caplog.set_level(logging.WARNING, logger="flask_socketio_jwt.patches.leansocket")
 
     def make(**kw) -> Server:
         s = Server(lean, **kw)
@@ -34,7 +34,8 @@ def make_server(lean: bool, caplog) -> Iterator:
     for s in made:
         s.close()
     # e.g. a ping fired for a socket that had closed meanwhile must be skipped, not fail
-    assert [r.getMessage() for r in caplog.get_records("call") if r.name == "sockets.leansocket"] == []
+    name = "flask_socketio_jwt.patches.leansocket"
+    assert [r.getMessage() for r in caplog.get_records("call") if r.name == name] == []
 
 
 def autopong(client) -> eventlet.greenthread.GreenThread:
@@ -272,7 +273,7 @@ def test_app_wiring_under_eventlet(tmp_path, lean):
     from tests.conftest import built_app
 
     with built_app(tmp_path, SOCKETIO_ASYNC_MODE="eventlet", SOCKET_LEAN_ENGINEIO=lean) as app:
-        assert app.extensions["socket_hardening"].lean_sockets is lean
+        assert app.extensions["flask-socketio-jwt:hardening"].lean_sockets is lean
         eio = app.extensions["socketio"].server.eio
         assert isinstance(eio.sockets, leansocket.LeanSockets) is lean
         seen: dict = {}

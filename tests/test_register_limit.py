@@ -28,7 +28,7 @@ def test_register_limit_per_address(tmp_path):
         with application.app_context():
             names = set(db.session.scalars(sa.select(User.username)))
             assert names == {"user0", "user1", "user4"}
-            application.extensions["realtime"].audit.flush()
+            application.extensions["flask-socketio-jwt:state"].audit.flush()
             rows = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.kind == "rate_limited")).all()
             assert [(r.remote_addr, r.detail) for r in rows] == [("198.51.100.7", {"scope": "register"})]
 
@@ -38,6 +38,6 @@ def test_register_limit_window_ends(tmp_path):
         client = application.test_client()
         assert register(client, "first", "192.0.2.1").status_code == 201
         assert register(client, "second", "192.0.2.1").status_code == 429
-        counter = application.extensions["realtime"].register_limit
+        counter = application.extensions["realtime:register_limit"]
         counter._hits["192.0.2.1"] = (counter._hits["192.0.2.1"][0] - 601, 1)  # the window has passed
         assert register(client, "second", "192.0.2.1").status_code == 201

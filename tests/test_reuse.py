@@ -37,7 +37,7 @@ def test_second_app_mounts_auth_and_namespace(tmp_path):
     assert sock.emit("whoami", callback=True)["user"]["username"] == "zoe"
     assert not own_socketio.test_client(other, auth={"token": "nope"}).is_connected()
     sock.disconnect()
-    state = other.extensions["realtime"]
+    state = other.extensions["flask-socketio-jwt:state"]
     state.audit.close()
     state.hub.close()
     with other.app_context():

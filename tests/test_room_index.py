@@ -8,7 +8,7 @@ import pytest
 import socketio
 
 from extensions import socketio as app_socketio
-from sockets import manager
+from flask_socketio_jwt.patches import manager
 
 
 def pair() -> tuple:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import LiveServer
 from tests.sio import Recorder
+
+# A live socket test: `make test` runs it a second time with every patch off.
+pytestmark = pytest.mark.live
 
 
 def test_three_clients_broadcast_and_presence_through_expiry(live_server, clients):

@@ -102,7 +102,7 @@ def test_rs256_attacks_are_refused(rs_app, keys, socket_client_rs, attack: str) 
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "token_invalid"
     sock = socket_client_rs(token)
     assert not sock.is_connected()
-    state = rs_app.extensions["realtime"]
+    state = rs_app.extensions["flask-socketio-jwt:state"]
     state.audit.flush()
     from models import AuditEvent
 

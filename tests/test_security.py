@@ -23,7 +23,7 @@ def bearer(token: str) -> dict:
 
 def hold_verify_register_window(app, monkeypatch, during) -> None:
     """Run `during()` after the connect's token check passed and before the socket is registered."""
-    registry = app.extensions["realtime"].registry
+    registry = app.extensions["flask-socketio-jwt:state"].registry
     real_add = registry.add
 
     def add(info, cap):
@@ -42,7 +42,7 @@ def test_logout_everywhere_inside_the_verify_register_window_refuses_the_connect
         "/api/auth/logout", headers=bearer(victim["access"]), json={"everywhere": True}))
     c = socket_client(stolen)
     assert not c.is_connected()
-    assert app.extensions["realtime"].registry.local_sids(user_id=victim["id"]) == []
+    assert app.extensions["flask-socketio-jwt:state"].registry.local_sids(user_id=victim["id"]) == []
 
 
 def test_plain_logout_inside_the_window_refuses_that_session_only(app, client, tokens, socket_client, monkeypatch):
@@ -60,8 +60,8 @@ def test_refresh_event_inside_the_window_is_refused(app, client, tokens, socket_
     c = socket_client(u["access"])
     second = client.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD}
                          ).get_json()["access_token"]
-    registry = app.extensions["realtime"].registry
-    hub = app.extensions["realtime"].hub
+    registry = app.extensions["flask-socketio-jwt:state"].registry
+    hub = app.extensions["flask-socketio-jwt:state"].hub
     real_refreshed = hub.refreshed
 
     def refreshed(sid, ident, mark=None):
@@ -79,13 +79,13 @@ def test_the_sweep_kicks_a_socket_whose_revocation_message_was_lost(app, client,
     u = tokens.user()
     c = socket_client(u["access"])
     c.get_received()
-    hub = app.extensions["realtime"].hub
+    hub = app.extensions["flask-socketio-jwt:state"].hub
     monkeypatch.setattr(hub.bus, "publish", lambda message: None)  # the bus drops everything
     client.post("/api/auth/logout", headers=bearer(u["access"]), json={})
     assert c.is_connected()
-    assert hub.sweep() == 1
+    assert hub.sweeper.sweep() == 1
     assert not c.is_connected()
-    app.extensions["realtime"].audit.flush()
+    app.extensions["flask-socketio-jwt:state"].audit.flush()
     with app.app_context():
         kicks = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.kind == "kick")).all()
     assert [(k.user_id, k.detail) for k in kicks] == [(int(u["id"]), {"code": "token_revoked"})]
@@ -97,7 +97,7 @@ def test_the_sweep_kicks_a_disabled_user(app, tokens, socket_client):
     with app.app_context():
         db.session.get(User, int(u["id"])).is_active = False
         db.session.commit()
-    assert app.extensions["realtime"].hub.sweep() == 1
+    assert app.extensions["flask-socketio-jwt:state"].hub.sweeper.sweep() == 1
     assert not c.is_connected() and keep.is_connected()
 
 
@@ -111,14 +111,14 @@ def test_the_sweep_runs_by_itself(tmp_path, tokens):
         u = Tokens(application, c).user()
         with socket_clients(application) as make:
             sock = make(u["access"])
-            hub = application.extensions["realtime"].hub
+            hub = application.extensions["flask-socketio-jwt:state"].hub
             hub.bus.publish = lambda message: None
             c.post("/api/auth/logout", headers=bearer(u["access"]), json={})
             assert wait_for(lambda: not sock.is_connected(), timeout=5)
 
 
 def test_a_user_event_budget_outlives_reconnects(app, tokens, socket_client):
-    app.extensions["realtime"].hub.event_rate = (0.001, 3)
+    app.extensions["flask-socketio-jwt:state"].hub.event_rate = (0.001, 3)
     u = tokens.user()
     oks = 0
     for _ in range(3):
@@ -144,7 +144,7 @@ def test_default_database_and_secrets_are_private(tmp_path, monkeypatch):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         assert stat.S_IMODE(instance.stat().st_mode) == 0o700
     finally:
-        state = application.extensions["realtime"]
+        state = application.extensions["flask-socketio-jwt:state"]
         state.audit.close()
         state.hub.close()
         with application.app_context():

@@ -18,7 +18,7 @@ def events(client, name: str) -> list:
 
 
 def refused_codes(app) -> list[str]:
-    audit = app.extensions["realtime"].audit
+    audit = app.extensions["flask-socketio-jwt:state"].audit
     return [r["detail"]["code"] for r in list(audit._queue) if r["kind"] == "connect_refused"]
 
 
@@ -93,7 +93,7 @@ def test_refusals(app, socket_client, tokens, case, code):
     c = socket_client(auth=auth)
     assert not c.is_connected()
     assert refused_codes(app) == [code]
-    assert app.extensions["realtime"].registry.local == {}
+    assert app.extensions["flask-socketio-jwt:state"].registry.local == {}
 
 
 def test_query_string_token_is_ignored(app, tokens):
@@ -111,7 +111,7 @@ def test_live_socket_expires_at_exp(app, socket_client, tokens):
     assert c.is_connected()
     assert wait_for(lambda: not c.is_connected(), timeout=5)
     assert events(c, "auth_expired") == [{"code": "token_expired"}]
-    assert app.extensions["realtime"].registry.local == {}
+    assert app.extensions["flask-socketio-jwt:state"].registry.local == {}
 
 
 def test_refresh_keeps_the_socket_past_the_first_exp(app, socket_client, tokens):
@@ -127,7 +127,7 @@ def test_refresh_keeps_the_socket_past_the_first_exp(app, socket_client, tokens)
     assert c.is_connected()
     who = c.emit("whoami", callback=True)
     assert who["ok"] and who["expires_at"] == ack["expires_at"]
-    assert app.extensions["realtime"].registry.get(sid).exp == ack["expires_at"]
+    assert app.extensions["flask-socketio-jwt:state"].registry.get(sid).exp == ack["expires_at"]
     assert not any(e["name"] == "auth_expired" for e in c.get_received())
 
 
@@ -153,7 +153,7 @@ def test_refresh_refusals_keep_the_old_token(app, socket_client, tokens, case, c
 
 
 def test_events_after_exp_never_reach_a_handler(app, socket_client, tokens):
-    hub = app.extensions["realtime"].hub
+    hub = app.extensions["flask-socketio-jwt:state"].hub
     u = tokens.user()
     c = socket_client(tokens.mint(u["id"], exp=int(time.time()) + 1))
     hub.expiry.stop()  # the timer is late: the per-event guard alone must hold the line
@@ -212,7 +212,7 @@ def test_handler_bug_answers_internal_error_and_socket_stays(app, socket_client,
 
 
 def test_disconnect_cleans_registry_and_timer(app, socket_client, tokens):
-    hub = app.extensions["realtime"].hub
+    hub = app.extensions["flask-socketio-jwt:state"].hub
     c = socket_client(tokens.user()["access"])
     assert len(hub.registry.local) == 1 and hub.expiry.pending() == 1
     c.disconnect()

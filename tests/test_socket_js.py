@@ -7,9 +7,13 @@ import os
 import subprocess
 import time
 
+import pytest
 import requests
 
 from tests.conftest import ROOT
+
+# A live socket test: `make test` runs it a second time with every patch off.
+pytestmark = pytest.mark.live
 
 
 def test_js_client_socket_auth(live_server):

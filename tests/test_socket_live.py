@@ -7,6 +7,9 @@ import time
 import pytest
 import requests
 
+# A live socket test: `make test` runs it a second time with every patch off.
+pytestmark = pytest.mark.live
+
 
 def test_connect_session_whoami(live_server, clients):
     u = live_server.register()
@@ -107,6 +110,7 @@ def test_logout_kicks_within_a_second_and_spares_others(live_server, clients):
     assert not late.connect(u["access"]) and late.connect_error["message"] == "token_revoked"
 
 
+@pytest.mark.needs_patches  # refusing permessage-deflate is patches/wsguard.py
 def test_websocket_compression_is_not_negotiated(live_server):
     """Each deflate context costs ~100 KiB per socket; SOCKET_WEBSOCKET_COMPRESSION is off by default."""
     import base64

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from realtime.errors import TooManyConnections
-from realtime.redis_backend import redis_client
-from realtime.redis_bus import RedisBus, RedisFailureCounter
-from realtime.redis_registry import RedisRegistry
-from realtime.registry import PresenceChange, SocketInfo
+from flask_socketio_jwt.core.errors import TooManyConnections
+from flask_socketio_jwt.core.redis_backend import redis_client
+from flask_socketio_jwt.core.redis_bus import RedisBus, RedisFailureCounter
+from flask_socketio_jwt.core.redis_registry import RedisRegistry
+from flask_socketio_jwt.core.registry import PresenceChange, SocketInfo
 from tests.conftest import wait_for
 
 

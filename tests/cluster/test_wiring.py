@@ -6,9 +6,9 @@ from pathlib import Path
 
 from app import create_app
 from config import SERVER_DB_POOL
-from realtime.redis_bus import RedisBus, RedisFailureCounter
-from realtime.redis_registry import RedisRegistry
-from realtime.registry import MemoryRegistry
+from flask_socketio_jwt.core.redis_bus import RedisBus, RedisFailureCounter
+from flask_socketio_jwt.core.redis_registry import RedisRegistry
+from flask_socketio_jwt.core.registry import MemoryRegistry
 from tests.conftest import SECRET
 
 
@@ -20,15 +20,15 @@ def _app(tmp_path: Path, **cfg):
 
 def test_message_queue_selects_redis_backends(tmp_path: Path, redis_server) -> None:
     app = _app(tmp_path, SOCKETIO_MESSAGE_QUEUE=redis_server.url, REGISTRY_HEARTBEAT_TTL=4)
-    state = app.extensions["realtime"]
+    state = app.extensions["flask-socketio-jwt:state"]
     try:
         assert isinstance(state.registry, RedisRegistry) and state.registry.ttl == 4
         assert isinstance(state.hub.bus, RedisBus) and state.hub.bus.channel == "flask-socketio-revoke"
         assert isinstance(state.hub.auth_failures, RedisFailureCounter)
         assert isinstance(state.login_failures, RedisFailureCounter)
         # Registrations per address are counted in Redis too: every process shares the limit.
-        assert isinstance(state.register_limit, RedisFailureCounter)
-        assert (state.register_limit.limit, state.register_limit.window) == (20, 3600)
+        limit = app.extensions["realtime:register_limit"]
+        assert isinstance(limit, RedisFailureCounter) and (limit.limit, limit.window) == (20, 3600)
         assert state.registry.on_presence == state.hub.publish_presence
         assert not state.registry.running  # nothing registers in Redis before the first socket
     finally:
@@ -38,9 +38,10 @@ def test_message_queue_selects_redis_backends(tmp_path: Path, redis_server) -> N
 
 def test_default_stays_embedded(tmp_path: Path) -> None:
     app = _app(tmp_path)
-    state = app.extensions["realtime"]
+    state = app.extensions["flask-socketio-jwt:state"]
     assert isinstance(state.registry, MemoryRegistry)
-    assert (state.register_limit.limit, state.register_limit.window) == (20, 3600)  # the default
+    limit = app.extensions["realtime:register_limit"]
+    assert (limit.limit, limit.window) == (20, 3600)  # the default
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
     state.audit.close()
 
@@ -49,8 +50,8 @@ def test_postgres_gets_pool_defaults_unless_configured(tmp_path: Path, postgres)
     uri = f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/postgres"
     app = _app(tmp_path, SQLALCHEMY_DATABASE_URI=uri)
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == SERVER_DB_POOL
-    app.extensions["realtime"].audit.close()
+    app.extensions["flask-socketio-jwt:state"].audit.close()
     own = {"pool_size": 3}
     app = _app(tmp_path, SQLALCHEMY_DATABASE_URI=uri, SQLALCHEMY_ENGINE_OPTIONS=own)
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == own
-    app.extensions["realtime"].audit.close()
+    app.extensions["flask-socketio-jwt:state"].audit.close()

@@ -1,0 +1,101 @@
+"""Builds the per-app core objects once (audit log, registry, hub) from the config."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from flask_socketio_jwt.core.audit import AuditLog
+from flask_socketio_jwt.core.gctune import GcTuner
+from flask_socketio_jwt.core.hub import Hub, LocalBus
+from flask_socketio_jwt.core.limits import FailureCounter
+from flask_socketio_jwt.core.registry import MemoryRegistry, Registry
+
+STATE_KEY = "flask-socketio-jwt:state"
+
+
+@dataclass
+class State:
+    """Everything the blueprints and the namespace share, one per app."""
+
+    audit: AuditLog
+    registry: Registry
+    hub: Hub
+    login_failures: FailureCounter
+    # The host's extra `session` user fields for its user object (SocketJWT's `session_user`).
+    session_user: Callable[[Any], dict[str, Any]] | None = None
+    # How tokens are decoded (None: flask-jwt-extended's decode_token; patches/jwtdecode.py: one parse).
+    decoder: Callable[[str], tuple[dict[str, Any], dict[str, Any]]] | None = None
+
+    def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
+        """Run background work with the socket layer's async primitives (before any has started)."""
+        self.audit.bind_runtime(sleep, spawn)
+        self.hub.expiry.bind_runtime(sleep, spawn)
+        self.hub.sweeper.bind_runtime(sleep, spawn)
+        if self.hub.gc_tuner is not None:
+            self.hub.gc_tuner.bind_runtime(sleep, spawn)
+
+
+def _thread_spawn(fn: Callable, *args: Any) -> threading.Thread:
+    t = threading.Thread(target=fn, args=args, daemon=True)
+    t.start()
+    return t
+
+
+def init_app(app: Flask, *, engine: sa.Engine | None, audit_table: sa.Table | None, leeway: float,
+             sleep: Callable[[float], None] | None = None,
+             spawn: Callable[..., object] | None = None) -> State:
+    """Create the app's State once; a later call with sleep/spawn rebinds its background runtime."""
+    if STATE_KEY in app.extensions:
+        state: State = app.extensions[STATE_KEY]
+        if sleep is not None and spawn is not None:
+            state.bind_runtime(sleep, spawn)
+        return state
+    sleep, spawn = sleep or time.sleep, spawn or _thread_spawn
+    cfg = app.config
+    # No table (or no engine): the host keeps no audit trail and gets no table for it.
+    enabled = bool(cfg["AUDIT_ENABLED"]) and audit_table is not None and engine is not None
+    audit = AuditLog(engine, audit_table, spill_path=cfg["AUDIT_SPILL_FILE"],
+                     batch_size=int(cfg["AUDIT_BATCH_SIZE"]), interval=float(cfg["AUDIT_FLUSH_INTERVAL"]),
+                     memory_limit=int(cfg["AUDIT_MEMORY_LIMIT"]), sleep=sleep, spawn=spawn,
+                     enabled=enabled)
+    registry, bus, auth_failures, login_failures = _backends(cfg, sleep=sleep, spawn=spawn)
+    hub = Hub(registry=registry, audit=audit, bus=bus, sleep=sleep, spawn=spawn,
+              max_per_user=int(cfg["SOCKET_MAX_CONNECTIONS_PER_USER"]),
+              event_rate=tuple(cfg["SOCKET_RATE_LIMIT"]),
+              abuse_disconnect=int(cfg["SOCKET_ABUSE_DISCONNECT"]),
+              auth_failures=auth_failures, leeway=leeway,
+              connect_rate=tuple(cfg["SOCKET_CONNECT_RATE_LIMIT"]),
+              sweep_interval=float(cfg["SOCKET_REVALIDATE_INTERVAL"]))
+    registry.on_presence = hub.publish_presence  # presence changes found in the background
+    hub.gc_tuner = GcTuner(float(cfg["GC_FREEZE_INTERVAL"]), float(cfg["GC_COLLECT_INTERVAL"]),
+                           sleep=sleep, spawn=spawn, young_interval=float(cfg["GC_YOUNG_INTERVAL"]),
+                           collect_growth=float(cfg["GC_COLLECT_GROWTH"]))
+    state = State(audit=audit, registry=registry, hub=hub, login_failures=login_failures)
+    app.extensions[STATE_KEY] = state
+    return state
+
+
+def _backends(cfg: dict, *, sleep: Callable[[float], None],
+              spawn: Callable[..., object]) -> tuple[Registry, Any, Any, Any]:
+    """(registry, bus, auth failures, login failures): in memory for one process, Redis for several."""
+    limit, window = cfg["AUTH_FAILURE_LIMIT"]
+    per_user = cfg["LOGIN_FAILURE_LIMIT_PER_USER"]
+    url = cfg.get("SOCKETIO_MESSAGE_QUEUE")
+    if url:
+        from flask_socketio_jwt.core.redis_backend import redis_backends
+
+        return redis_backends(url, cfg, spawn=spawn, sleep=sleep)
+    return MemoryRegistry(), LocalBus(), FailureCounter(limit, window), FailureCounter(*per_user)
+
+
+def get_state(app: Flask | None = None) -> State:
+    """The State of app (default: the current app)."""
+    state: State = (app or current_app).extensions[STATE_KEY]
+    return state

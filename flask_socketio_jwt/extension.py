@@ -1,0 +1,114 @@
+"""SocketJWT: the extension object a flask-jwt-extended app binds with `init_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask_socketio import SocketIO
+
+from flask_socketio_jwt import hardening, settings
+from flask_socketio_jwt.core import state as core_state
+from flask_socketio_jwt.core import tokens
+from flask_socketio_jwt.core.registry import SocketInfo
+from flask_socketio_jwt.patches import manager
+from flask_socketio_jwt.transport import SocketTransport, socketio_options
+
+EXTENSION_KEY = "flask-socketio-jwt"
+OPTIONS = frozenset({"audit_table", "engine", "session_user", "socketio_options", "revalidate"})
+Revalidate = Callable[[list[SocketInfo]], Iterable[str]]
+
+
+class SocketJWT:
+    """Authenticated Socket.IO on a flask-jwt-extended app; unbound until `init_app`, like `JWTManager()`.
+
+    Options (to the constructor or `init_app`): `audit_table` (a table with the columns of
+    `flask_socketio_jwt.audit_table`; none: no audit rows), `engine` (where that table lives:
+    the host's Flask-SQLAlchemy `db`, a SQLAlchemy Engine, or a callable returning one),
+    `session_user` (the host's user object -> extra fields of the `session` event's `user`),
+    `socketio_options` (more keyword arguments for `SocketIO.init_app`), `revalidate` (given a
+    batch of live sockets' records, the sids whose token is revoked or whose user is gone; runs in
+    an app context every `SOCKET_REVALIDATE_INTERVAL` seconds; default: the host's blocklist,
+    token verification and user loaders, one socket at a time).
+    """
+
+    def __init__(self, app: Flask | None = None, socketio: SocketIO | None = None, **options: Any) -> None:
+        _check_options(options)
+        self.options = options
+        if app is not None:
+            if socketio is None:
+                raise TypeError("SocketJWT(app) needs the app's SocketIO object too: SocketJWT(app, socketio)")
+            self.init_app(app, socketio)
+
+    def init_app(self, app: Flask, socketio: SocketIO, **options: Any) -> None:
+        """Bind to app (whose JWTManager is initialised) and its SocketIO; fills config defaults."""
+        if "flask-jwt-extended" not in app.extensions:
+            raise RuntimeError("SocketJWT.init_app needs the app's JWTManager: call jwt.init_app(app) first")
+        _check_options(options)
+        opts = {**self.options, **options}
+        settings.apply_defaults(app)
+        settings.validate(app.config)
+        on = hardening.patches_enabled(app)
+        from flask_socketio_jwt import patches
+
+        indexed = on and patches.usable(manager)
+        client_manager = manager.client_manager(app.config.get("SOCKETIO_MESSAGE_QUEUE") or None,
+                                                app.config["SOCKETIO_CHANNEL"], indexed_rooms=indexed)
+        socketio.init_app(app, **{**socketio_options(app, client_manager), **opts.get("socketio_options", {})})
+        with app.app_context():
+            leeway = tokens.leeway()
+            engine = _engine(opts.get("engine"))
+        state = core_state.init_app(app, engine=engine, audit_table=opts.get("audit_table"), leeway=leeway,
+                                    sleep=socketio.sleep, spawn=socketio.start_background_task)
+        state.session_user = opts.get("session_user")
+        state.hub.sweeper.check = _revalidator(app, opts.get("revalidate") or _host_loaders)
+        state.hub.transport = SocketTransport(socketio)
+        hardening.install(app, socketio, state)
+        app.extensions[EXTENSION_KEY] = self
+
+    def revoke(self, *, jti: str | None = None, user_id: Any = None, jtis: Iterable[str] = (),
+               issued_before_ms: int | None = None) -> None:
+        """Kick every live socket on this token, or of this user, on every process (needs an app context).
+
+        `jti` (or several, `jtis`) also names a login session: sockets whose token carries it as
+        its `ses` claim go too. With `user_id`, `issued_before_ms` spares the user's tokens issued
+        after that instant (their `iat_ms` claim, else the start of their `iat` second).
+        """
+        names = [*([jti] if jti is not None else []), *jtis]
+        if not names and user_id is None:
+            raise TypeError("revoke() needs jti=, jtis= or user_id=")
+        state = core_state.get_state(current_app)
+        state.hub.revoke(jtis=names, user_id=None if user_id is None else str(user_id),
+                         before_ms=issued_before_ms if user_id is not None else None)
+
+
+def _host_loaders(records: list[SocketInfo]) -> list[str]:
+    """The default revalidation: each socket's token through the host's own loaders again."""
+    return [info.sid for info in records if not tokens.still_valid(info.header, info.claims)]
+
+
+def _revalidator(app: Flask, check: Revalidate) -> Callable[[list[SocketInfo]], list[str]]:
+    """The sweep's check, run in an app context of app (the sweep runs in the background)."""
+    def run(records: list[SocketInfo]) -> list[str]:
+        with app.app_context():
+            return list(check(records))
+    return run
+
+
+def _check_options(options: dict[str, Any]) -> None:
+    unknown = set(options) - OPTIONS
+    if unknown:
+        raise TypeError(f"unknown SocketJWT option(s): {', '.join(sorted(unknown))}")
+
+
+def _engine(engine: Any) -> sa.Engine | None:
+    """The engine option as an Engine: an Engine, a Flask-SQLAlchemy object, or a callable returning one."""
+    if engine is None or isinstance(engine, sa.Engine):
+        return engine
+    if hasattr(engine, "engine"):  # Flask-SQLAlchemy's SQLAlchemy(): its engine for this app
+        bound: sa.Engine = engine.engine
+        return bound
+    made: sa.Engine = engine()
+    return made

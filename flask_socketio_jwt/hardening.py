@@ -1,0 +1,78 @@
+"""Installs the patches and guards that sit below the namespace (see docs/patches.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from flask_socketio_jwt import patches
+from flask_socketio_jwt.core.state import State
+from flask_socketio_jwt.cors import SocketCors
+from flask_socketio_jwt.patches import (
+    backpressure,
+    context,
+    framing,
+    jwtdecode,
+    leansocket,
+    leanstack,
+    timeouts,
+    wsguard,
+)
+
+HARDENING_KEY = "flask-socketio-jwt:hardening"
+
+
+@dataclass
+class Hardening:
+    """What was installed on one app's Socket.IO server (None / False: the stock behaviour runs)."""
+
+    websocket_hardened: bool
+    lean_sockets: bool
+    event_context: bool
+    one_parse_decode: bool
+    connect_timeout: timeouts.ConnectTimeout | None
+    send_queue: backpressure.SendQueueGuard | None
+    binary_refused: bool
+
+
+def patches_enabled(app: Flask) -> bool:
+    """False when SOCKETIO_JWT_PATCHES switches every patch off."""
+    return bool(app.config["SOCKETIO_JWT_PATCHES"])
+
+
+def install(app: Flask, socketio: Any, state: State) -> Hardening:
+    """WebSocket limits, lean sockets, the connect timeout, send-queue bounds, no binary packets, CORS headers."""
+    cfg = app.config
+    on = patches_enabled(app)
+    eio = socketio.server.eio
+    lean = on and patches.usable(leansocket, eio) and leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"]))
+    hardened = (on and eio.async_mode == "eventlet" and patches.usable(wsguard, eio)
+                and wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean=lean))
+    lean_context = on and patches.usable(context, socketio)
+    if lean_context:
+        context.install(socketio)
+    one_parse = on and patches.usable(jwtdecode, app.extensions["flask-jwt-extended"])
+    state.decoder = jwtdecode.decode if one_parse else None
+    binary = on and patches.usable(framing, socketio)
+    if binary:
+        framing.install(socketio, state.hub)
+    handles = Hardening(
+        websocket_hardened=hardened,
+        lean_sockets=lean,
+        event_context=lean_context,
+        one_parse_decode=one_parse,
+        connect_timeout=(timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"]))
+                         if on and patches.usable(timeouts, socketio) else None),
+        send_queue=(backpressure.install(socketio, state.hub, int(cfg["SOCKET_MAX_SEND_QUEUE"]))
+                    if on and patches.usable(backpressure, socketio) else None),
+        binary_refused=binary,
+    )
+    flat = on and patches.usable(leanstack)
+    cors = SocketCors(leanstack.flat(app.wsgi_app) if flat else app.wsgi_app, cfg["CORS_ALLOWED_ORIGINS"])
+    app.wsgi_app = leanstack.flat(cors) if flat else cors  # type: ignore[method-assign]
+    if flat and lean and eio.async_mode == "eventlet":
+        app.wsgi_app = leanstack.prefill_input(app.wsgi_app)  # type: ignore[method-assign, assignment]
+    app.extensions[HARDENING_KEY] = handles
+    return handles

@@ -1,0 +1,167 @@
+"""eventlet WebSocket hardening for engine.io: no legacy protocols, capped messages, fast unmasking.
+
+eventlet's `WebSocketWSGI` (0.41) has three weak spots a hostile client can use:
+- it speaks the pre-RFC hixie-75/76 protocols, whose reader buffers until a 0xFF byte with no
+  bound at all (a client streaming bytes without it grows server memory without limit);
+- `max_frame_length` bounds one frame, but a message made of continuation frames is joined
+  in memory with no total limit;
+- it unmasks client frames one byte at a time in Python (about 20 ms of CPU per 64 KiB frame),
+  so one client sending large frames can starve the worker.
+And engine.io decodes each text message outside its error handling: an empty message or one
+not starting with a packet-type digit kills the handler with the session still registered
+(until the ping timeout). `HardenedWebSocketWSGI` refuses the legacy handshakes (400), caps a
+whole message at the frame limit (`SOCKET_MAX_MESSAGE_BYTES`, close code 1009), closes the
+WebSocket on a text message that is not an Engine.IO packet (1002; engine.io then closes the
+session normally) and unmasks with one integer XOR.
+
+It also closes a WebSocket once, and wakes whoever waits on it. eventlet closes the socket itself
+when the peer's close frame arrives, and engine.io's writer closes it again afterwards: eventlet
+then logged `socket shutdown error: [Errno 9] Bad file descriptor` (with no newline) on every
+client-side close. And eventlet's green socket `close` is the plain socket's: when one green
+thread (engine.io's writer) closes the connection, the reader parked in `recv` on it is never
+woken, so gunicorn's worker could not finish its connections at a graceful stop and was killed
+at the graceful timeout. `close` here tells the hub that the descriptor is gone.
+"""
+
+from __future__ import annotations
+
+import binascii
+import errno
+import logging
+import socket
+from typing import Any
+
+from flask_socketio_jwt.patches import has
+from flask_socketio_jwt.patches.leanstack import flat
+
+# Written for eventlet 0.41.3's websocket module and python-engineio 4.15.1's eventlet driver.
+WRITTEN_FOR = {"eventlet": ("0.40", "0.42"), "python-engineio": ("4.13", "4.16")}
+
+log = logging.getLogger(__name__)
+
+PACKET_TYPES = frozenset("0123456")
+
+
+def is_engineio_text(msg: str) -> bool:
+    """True when engine.io can decode this text message (a type digit, or `b` + base64)."""
+    if not msg:
+        return False
+    if msg[0] == "b":
+        try:
+            binascii.a2b_base64(msg[1:].encode("ascii"), strict_mode=True)
+        except (ValueError, UnicodeEncodeError):
+            return False
+        return True
+    return msg[0] in PACKET_TYPES
+
+
+def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, offset: int = 0) -> bytes:
+    """XOR data with the 4-byte WebSocket mask (RFC 6455 5.3), starting at mask position offset."""
+    if length is None:
+        length = len(data)
+    data = bytes(data[:length])
+    n = len(data)
+    if not n:
+        return b""
+    key = bytes(mask[(offset + i) % 4] for i in range(4))
+    stream = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
+
+
+def hardened_class(base: type, compression: bool = False, lean: bool = False) -> type:
+    """A subclass of engine.io's eventlet WebSocketWSGI with the fixes above."""
+    from eventlet import hubs
+    from eventlet.websocket import FailedConnectionError, RFC6455WebSocket
+
+    class CappedMessage(RFC6455WebSocket.Message):
+        """A message whose fragments together may not exceed the frame limit."""
+
+        def push(self, data: bytes, final: bool = False) -> None:
+            self.total = getattr(self, "total", 0) + len(data)
+            if self.total > self.max_frame_length:
+                raise FailedConnectionError(1009, "Message too big.")
+            super().push(data, final)
+
+    class CheckedWebSocket(RFC6455WebSocket):  # type: ignore[misc, valid-type]
+        """eventlet's RFC 6455 WebSocket with capped messages, fast unmasking and a checked wait."""
+
+        # Class attributes, not per-socket ones: an idle socket keeps no closures for them.
+        Message = CappedMessage
+        _apply_mask = staticmethod(fast_mask)
+
+        def wait(self) -> Any:
+            """The next message; closes the WebSocket (and reports it closed) on one engine.io cannot decode."""
+            msg = super().wait()
+            if isinstance(msg, str) and not is_engineio_text(msg):
+                self.close(close_data=(1002, "Not an Engine.IO packet."))
+                return None
+            return msg
+
+        def close(self, close_data: Any = None) -> None:
+            """Send the closing frame and close the connection, once; wake a reader parked on it."""
+            sock = self.socket
+            fileno = sock.fileno()
+            if fileno == -1:  # closed already (eventlet does so on the peer's close frame)
+                return
+            try:
+                self._send_closing_frame(close_data=close_data, ignore_send_errors=True)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError as e:
+                if e.errno not in (errno.ENOTCONN, errno.EBADF, errno.EPIPE, errno.ECONNRESET):
+                    log.info("%s socket shutdown error: %s", self.log_context, e)
+            finally:
+                sock.close()
+                # No yield since the close, so the number is not reused yet: any green thread
+                # still waiting on it gets IOClosed on the hub's next turn instead of waiting forever.
+                hubs.get_hub().mark_as_reopened(fileno)
+
+    class HardenedWebSocketWSGI(base):  # type: ignore[misc, valid-type]
+        """engine.io's eventlet WebSocket app, hardened."""
+
+        def __init__(self, handler: Any, server: Any) -> None:
+            super().__init__(handler, server)
+            self.support_legacy_versions = False
+
+        def __call__(self, environ: dict, start_response: Any) -> Any:
+            if not compression:
+                # eventlet accepts any permessage-deflate offer and keeps two zlib contexts per
+                # socket (~100 KiB, measured); with no offer seen, it negotiates none.
+                environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+            return super().__call__(environ, start_response)
+
+        def _handle_hybi_request(self, environ: dict) -> Any:
+            ws = super()._handle_hybi_request(environ)
+            ws.__class__ = CheckedWebSocket  # adds behaviour only: the fresh object's layout is the same
+            if lean:
+                # Only the legacy protocols' reader uses this deque (760 bytes per socket).
+                ws._msgs = ()
+            return ws
+
+    return HardenedWebSocketWSGI
+
+
+def missing(eio: Any) -> list[str]:
+    """The eventlet and engine.io internals the hardened WebSocket class needs."""
+    from engineio.async_drivers import eventlet as driver
+    from eventlet import websocket
+
+    return (has(websocket, "RFC6455WebSocket.Message.push", "RFC6455WebSocket._apply_mask", "FailedConnectionError")
+            + has(driver, "WebSocketWSGI._handle_hybi_request", "WebSocketWSGI.__call__")
+            + has(eio, "_async"))
+
+
+def install(eio: Any, compression: bool = False, lean: bool = False) -> bool:
+    """Use the hardened WebSocket class on this engine.io server; False when not on eventlet."""
+    if eio.async_mode != "eventlet":
+        return False
+    from engineio.async_drivers import eventlet as driver
+
+    cls = hardened_class(driver.WebSocketWSGI, compression, lean)
+
+    def websocket_app(handler: Any, server: Any) -> Any:
+        # A bound method: calling it nests no C interpreter loop under each parked reader.
+        return flat(cls(handler, server))
+
+    # A per-server copy: the driver's module-level dict stays untouched.
+    eio._async = {**eio._async, "websocket": websocket_app}
+    return True

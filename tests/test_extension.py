@@ -1,0 +1,169 @@
+"""flask_socketio_jwt on a minimal host, in-process: binding, accessors, revoke, the test helper, patch checks."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import jwt as pyjwt
+import pytest
+from flask import Flask
+from flask_jwt_extended import JWTManager, current_user, get_jwt, get_jwt_header, get_jwt_identity
+from flask_socketio import SocketIO
+
+from flask_socketio_jwt import AuthNamespace, PatchSkippedWarning, SocketJWT, access_token, socket_client
+from flask_socketio_jwt import patches as patch_checks
+from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt.core.tokens import stock_decode
+from flask_socketio_jwt.hardening import HARDENING_KEY
+from flask_socketio_jwt.patches import jwtdecode
+
+SECRET = "host-secret-" + "s" * 40
+USERS = {"7": "ann", "8": "bob"}
+BANNED: set[str] = set()
+
+
+class EchoNamespace(AuthNamespace):
+    def on_whoami(self, payload):
+        return {"identity": get_jwt_identity(), "jti": get_jwt()["jti"], "alg": get_jwt_header()["alg"],
+                "user": str(current_user), "payload": payload}
+
+    def on_boom(self, payload):
+        raise RuntimeError("internals")
+
+
+def make_host(tmp_path: Path, **config) -> tuple[Flask, SocketIO, SocketJWT]:
+    app = Flask("host", instance_path=str(tmp_path))
+    app.config.update(JWT_SECRET_KEY=SECRET, SOCKETIO_ASYNC_MODE="threading", GC_FREEZE_INTERVAL=0,
+                      JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=5), **config)
+    jwt = JWTManager(app)
+    jwt.user_lookup_loader(lambda _h, claims: None if claims["sub"] in BANNED else USERS.get(claims["sub"]))
+    socketio, ext = SocketIO(), SocketJWT()
+    ext.init_app(app, socketio)
+    socketio.on_namespace(EchoNamespace("/x"))
+    return app, socketio, ext
+
+
+@pytest.fixture
+def host(tmp_path) -> Iterator[tuple[Flask, SocketIO, SocketJWT]]:
+    app, socketio, ext = make_host(tmp_path)
+    yield app, socketio, ext
+    get_state(app).hub.close()
+    get_state(app).audit.close()
+
+
+def test_init_app_needs_the_jwt_manager(tmp_path):
+    app = Flask("bare", instance_path=str(tmp_path))
+    with pytest.raises(RuntimeError, match="JWTManager"):
+        SocketJWT().init_app(app, SocketIO())
+
+
+def test_init_app_binds_with_setdefault_and_keeps_no_app(host):
+    app, socketio, ext = host
+    assert app.extensions["flask-socketio-jwt"] is ext and not hasattr(ext, "app")
+    assert app.config["SOCKET_RATE_LIMIT"] == [20, 40] and app.config["SOCKETIO_ASYNC_MODE"] == "threading"
+    assert get_state(app).audit.enabled is False  # no audit table given: no rows, no table
+
+
+def test_accessors_in_handlers_and_error_acks(host):
+    app, socketio, _ = host
+    token = access_token(app, "7", role="admin")
+    c = socket_client(app, token, namespace="/x")
+    assert c.is_connected("/x") and c.refusal is None
+    session = c.get_received("/x")[0]["args"][0]
+    assert session["user"] == {"id": "7"}
+    ack = c.emit("whoami", {"a": 1}, callback=True, namespace="/x")
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    assert ack == {"identity": "7", "jti": claims["jti"], "alg": "HS256", "user": "ann", "payload": {"a": 1}}
+    assert c.emit("boom", callback=True, namespace="/x")["error"]["code"] == "internal_error"
+    assert c.emit("connect", {}, callback=True, namespace="/x")["error"]["code"] == "invalid_payload"
+    assert c.emit("missing", callback=True, namespace="/x")["error"]["code"] == "invalid_payload"
+    assert c.is_connected("/x")
+
+
+def test_refresh_reflects_the_new_token_in_accessors(host):
+    app, _, _ = host
+    c = socket_client(app, access_token(app, "7"), namespace="/x")
+    new = access_token(app, "7")
+    assert c.emit("refresh", {"token": new}, callback=True, namespace="/x")["ok"] is True
+    new_jti = pyjwt.decode(new, options={"verify_signature": False})["jti"]
+    assert c.emit("whoami", callback=True, namespace="/x")["jti"] == new_jti
+    other = access_token(app, "8")
+    assert c.emit("refresh", {"token": other}, callback=True, namespace="/x")["error"]["code"] == "identity_mismatch"
+
+
+def test_test_helper_shows_refusals(host):
+    app, _, _ = host
+    assert socket_client(app, "garbage", namespace="/x").refusal_code == "token_invalid"
+    refused = socket_client(app, access_token(app, "99"), namespace="/x")
+    assert refused.refusal == {"code": "user_unknown", "message": "The user does not exist or is disabled."}
+    assert socket_client(app, auth=None, namespace="/x").refusal_code == "auth_required"
+
+
+def test_revoke_by_jti_and_by_user(host):
+    app, _, ext = host
+    token = access_token(app, "8")
+    a, b = socket_client(app, token, namespace="/x"), socket_client(app, access_token(app, "8"), namespace="/x")
+    keep = socket_client(app, access_token(app, "7"), namespace="/x")
+    with app.app_context():
+        ext.revoke(jti=pyjwt.decode(token, options={"verify_signature": False})["jti"])
+    assert not a.is_connected("/x") and b.is_connected("/x")
+    assert [e["args"][0] for e in a.queue if e["name"] == "auth_revoked"] == [{"code": "token_revoked"}]
+    with app.app_context():
+        ext.revoke(user_id=8)
+    assert not b.is_connected("/x") and keep.is_connected("/x")
+
+
+def test_one_parse_decode_matches_decode_token(tmp_path):
+    app, _, _ = make_host(tmp_path, JWT_DECODE_AUDIENCE="chat", JWT_ENCODE_AUDIENCE="chat", JWT_DECODE_LEEWAY=5)
+    try:
+        assert app.extensions[HARDENING_KEY].one_parse_decode is True
+        with app.app_context():
+            token = access_token(app, "7")
+            assert jwtdecode.decode(token) == stock_decode(token)
+            bare = pyjwt.encode({"sub": "7", "exp": 2**31, "aud": "chat"}, SECRET, algorithm="HS256")
+            assert jwtdecode.decode(bare) == stock_decode(bare)  # type/fresh/jti filled in alike
+            for bad in (pyjwt.encode({"sub": "7", "exp": 2**31, "aud": "x"}, SECRET, algorithm="HS256"),
+                        pyjwt.encode({"exp": 2**31, "aud": "chat"}, SECRET, algorithm="HS256")):
+                with pytest.raises(Exception) as one:
+                    jwtdecode.decode(bad)
+                with pytest.raises(Exception) as stock:
+                    stock_decode(bad)
+                assert type(one.value) is type(stock.value)
+    finally:
+        get_state(app).hub.close()
+
+
+def test_patches_skip_with_one_warning_on_other_versions(tmp_path, monkeypatch):
+    monkeypatch.setattr(patch_checks, "_warned", set())
+    monkeypatch.setattr(patch_checks, "installed", lambda dist: "0.1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app, _, _ = make_host(tmp_path)
+        make_host(tmp_path / "second")  # a second app in the process: no second warning
+    skipped = [str(w.message) for w in caught if w.category is PatchSkippedWarning]
+    names = {m.split("'")[1] for m in skipped}
+    assert len(skipped) == len(names) and {"manager", "context", "jwtdecode", "framing", "timeouts"} <= names
+    handles = app.extensions[HARDENING_KEY]
+    assert not (handles.event_context or handles.one_parse_decode or handles.binary_refused)
+    assert handles.connect_timeout is None and handles.send_queue is None
+    c = socket_client(app, access_token(app, "7"), namespace="/x")  # the stock path still serves the contract
+    assert c.emit("whoami", callback=True, namespace="/x")["identity"] == "7"
+    get_state(app).hub.close()
+
+
+def test_one_setting_switches_every_patch_off(tmp_path, monkeypatch):
+    monkeypatch.setattr(patch_checks, "_warned", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app, socketio, _ = make_host(tmp_path, SOCKETIO_JWT_PATCHES=False)
+    assert not [w for w in caught if w.category is PatchSkippedWarning]
+    handles = app.extensions[HARDENING_KEY]
+    assert not any([handles.event_context, handles.one_parse_decode, handles.binary_refused, handles.lean_sockets,
+                    handles.websocket_hardened, handles.connect_timeout, handles.send_queue])
+    assert type(socketio.server.manager).__name__ == "Manager"
+    c = socket_client(app, access_token(app, "7"), namespace="/x")
+    assert c.emit("whoami", callback=True, namespace="/x")["user"] == "ann"
+    get_state(app).hub.close()

@@ -1,0 +1,241 @@
+"""The built wheel in a fresh venv, mounted by examples/host_app (the README's reuse section) under gunicorn."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt as pyjwt
+import pytest
+import requests
+
+from tests.conftest import PATCHES_ENV, ROOT, free_port, wait_for
+from tests.sio import Recorder
+
+HOST = ROOT / "examples" / "host_app"
+SECRET = "host-app-secret-" + "h" * 48
+pytestmark = pytest.mark.live
+
+
+class Host:
+    """The example host app served by gunicorn from a venv that holds only the wheel and the host's pins."""
+
+    def __init__(self, work: Path) -> None:
+        self.work, self.port = work, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.venv = work / "venv"
+
+    def build(self) -> Path:
+        """Build the wheel from a copy of the package sources (nothing is written into the repo)."""
+        src = self.work / "src"
+        src.mkdir()
+        shutil.copy(ROOT / "pyproject.toml", src)
+        shutil.copytree(ROOT / "flask_socketio_jwt", src / "flask_socketio_jwt",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        (src / "docs").mkdir()
+        shutil.copy(ROOT / "docs" / "extension.md", src / "docs")
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(self.work / "dist"),
+                        str(src)], check=True, capture_output=True, cwd=self.work)
+        return next((self.work / "dist").glob("flask_socketio_jwt-*.whl"))
+
+    def install(self, wheel: Path) -> None:
+        """A fresh venv with the wheel and the host's own requirements."""
+        subprocess.run([sys.executable, "-m", "venv", str(self.venv)], check=True, capture_output=True)
+        reqs = [line for line in (HOST / "requirements.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#") and not line.startswith("flask-socketio-jwt")]
+        subprocess.run([str(self.venv / "bin/pip"), "install", "-q", str(wheel), *reqs], check=True,
+                       capture_output=True, cwd=self.work)
+
+    def start(self) -> None:
+        """gunicorn -k eventlet on a copy of the host app; its cwd and sys.path know nothing of the repo."""
+        app_dir = self.work / "host"
+        shutil.copytree(HOST, app_dir, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite"))
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.work), "PYTHONNOUSERSITE": "1",
+               "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.work / 'h.sqlite'}",
+               "FLASK_AUDIT_SPILL_FILE": str(self.work / "spill.jsonl"), **PATCHES_ENV}
+        self.log = open(self.work / "server.log", "ab")
+        self.proc = subprocess.Popen(
+            [str(self.venv / "bin/gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",
+             "-b", f"127.0.0.1:{self.port}", "wsgi:app"], cwd=app_dir, env=env, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        ok = wait_for(lambda: self._healthy(), timeout=60, interval=0.1)
+        assert ok, (self.work / "server.log").read_text()[-3000:]
+
+    def _healthy(self) -> bool:
+        assert self.proc.poll() is None, (self.work / "server.log").read_text()[-3000:]
+        try:
+            return requests.get(self.url + "/api/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        """Stop gunicorn and its worker."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+        self.log.close()
+
+    def account(self, name: str | None = None, *, admin: bool = False) -> dict:
+        """Register and log in through the host's own routes."""
+        name = name or "a" + uuid.uuid4().hex[:8]
+        r = requests.post(self.url + "/api/register", json={"name": name, "password": "pw-" + name, "admin": admin})
+        assert r.status_code == 201, r.text
+        tokens = requests.post(self.url + "/api/login", json={"name": name, "password": "pw-" + name}).json()
+        return {"id": r.json()["id"], "name": name, **tokens}
+
+    def post(self, path: str, token: str) -> requests.Response:
+        """POST with a Bearer token."""
+        return requests.post(self.url + path, headers={"Authorization": "Bearer " + token}, timeout=5)
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory) -> Iterator[Host]:
+    h = Host(tmp_path_factory.mktemp("host"))
+    wheel = h.build()
+    h.wheel = wheel  # type: ignore[attr-defined]
+    h.install(wheel)
+    h.start()
+    yield h
+    h.stop()
+
+
+@pytest.fixture
+def chat(host) -> Iterator:
+    made: list[Recorder] = []
+
+    def make() -> Recorder:
+        r = Recorder(host.url, namespace="/chat")
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def refusal(chat, token=None, **kw) -> str:
+    c = chat()
+    assert not c.connect(token, **kw)
+    data = c.connect_error
+    # python-socketio's client hands a non-default namespace the whole packet: {"message", "data"}.
+    if isinstance(data, dict) and "data" in data:
+        assert data["message"] == data["data"]["code"]
+        data = data["data"]
+    assert isinstance(data, dict) and set(data) == {"code", "message"}, data
+    return data["code"]
+
+
+def test_wheel_holds_one_top_level_package_and_the_venv_sees_no_repo(host):
+    names = zipfile.ZipFile(host.wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"flask_socketio_jwt", host.wheel.name.split("-")[0] + "-"
+                                                + host.wheel.name.split("-")[1] + ".dist-info"}
+    assert "flask_socketio_jwt/py.typed" in names
+    out = subprocess.run([str(host.venv / "bin/python"), "-c",
+                          "import sys, flask_socketio_jwt as p; print(p.__file__); print(sys.path)"],
+                         capture_output=True, text=True, check=True, cwd=host.work).stdout
+    assert str(host.venv) in out.splitlines()[0] and str(ROOT) not in out
+    top = subprocess.run([str(host.venv / "bin/python"), "-c", "import importlib.metadata as m; "
+                          "print(m.distribution('flask-socketio-jwt').read_text('top_level.txt') or '')"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert top == ["flask_socketio_jwt"]
+
+
+def test_connect_session_and_accessors_in_handlers(host, chat):
+    a = host.account()
+    c = chat()
+    assert c.connect(a["access_token"])
+    session = c.events["session"][0]
+    assert session["user"] == {"id": str(a["id"]), "name": a["name"]}
+    jti = pyjwt.decode(a["access_token"], options={"verify_signature": False})["jti"]
+    assert session["expires_at"] > time.time() + 600
+    assert c.call("whoami") == {"ok": True, "identity": str(a["id"]), "jti": jti, "alg": "HS256", "name": a["name"]}
+    assert c.call("nope")["error"]["code"] == "invalid_payload"
+
+
+def test_refusal_codes_use_the_hosts_checks(host, chat):
+    a, b = host.account(), host.account()
+    now = int(time.time())
+    claims = {"user": str(a["id"]), "iat": now, "nbf": now, "exp": now + 60, "jti": uuid.uuid4().hex, "type": "access"}
+    assert refusal(chat, auth=None) == "auth_required"
+    assert refusal(chat, "not-a-token") == "token_invalid"
+    assert refusal(chat, pyjwt.encode(claims, "another-key-" + "k" * 40, algorithm="HS256")) == "token_invalid"
+    no_identity = {k: v for k, v in claims.items() if k != "user"}
+    assert refusal(chat, pyjwt.encode(no_identity, SECRET, algorithm="HS256")) == "token_invalid"
+    assert refusal(chat, pyjwt.encode({**claims, "exp": now - 5}, SECRET, algorithm="HS256")) == "token_expired"
+    assert refusal(chat, a["refresh_token"]) == "wrong_token_type"
+    assert refusal(chat, pyjwt.encode({**claims, "user": "999999"}, SECRET, algorithm="HS256")) == "user_unknown"
+    assert host.post("/api/logout", b["access_token"]).status_code == 200  # the host's own blocklist
+    assert refusal(chat, b["access_token"]) == "token_revoked"
+    c = chat()
+    assert c.connect(pyjwt.encode(claims, SECRET, algorithm="HS256"))  # a token the host would accept
+
+
+def test_expiry_kicks_with_auth_expired(host, chat):
+    a = host.account()
+    now = int(time.time())
+    short = pyjwt.encode({"user": str(a["id"]), "iat": now, "nbf": now, "exp": now + 2, "jti": uuid.uuid4().hex,
+                          "type": "access"}, SECRET, algorithm="HS256")
+    c = chat()
+    assert c.connect(short)
+    assert c.wait("auth_expired", timeout=6) == [{"code": "token_expired"}]
+    assert c.disconnected.wait(5)
+
+
+def test_refresh_in_place_and_identity_mismatch(host, chat):
+    a, b = host.account(), host.account()
+    c = chat()
+    assert c.connect(a["access_token"])
+    sid = c.events["session"][0]["sid"]
+    fresh = requests.post(host.url + "/api/refresh", headers={"Authorization": "Bearer " + a["refresh_token"]}).json()
+    ack = c.call("refresh", {"token": fresh["access_token"]})
+    assert ack["ok"] is True and ack["expires_at"] > time.time()
+    new_jti = pyjwt.decode(fresh["access_token"], options={"verify_signature": False})["jti"]
+    assert c.call("whoami")["jti"] == new_jti and c.client.get_sid("/chat") == sid
+    assert c.call("refresh", {"token": b["access_token"]})["error"]["code"] == "identity_mismatch"
+    assert c.call("refresh", {"token": a["refresh_token"]})["error"]["code"] == "wrong_token_type"
+    assert c.call("whoami")["jti"] == new_jti
+
+
+def test_host_logout_kicks_through_revoke_jti(host, chat):
+    a = host.account()
+    on_token, other = chat(), chat()
+    assert on_token.connect(a["access_token"])
+    second = requests.post(host.url + "/api/login", json={"name": a["name"], "password": "pw-" + a["name"]}).json()
+    assert other.connect(second["access_token"])
+    assert host.post("/api/logout", a["access_token"]).status_code == 200
+    assert on_token.wait("auth_revoked") == [{"code": "token_revoked"}]
+    assert on_token.disconnected.wait(5)
+    assert other.call("whoami")["ok"] is True  # another login of the same account stays
+    assert refusal(chat, a["access_token"]) == "token_revoked"
+
+
+def test_ban_kicks_every_socket_through_revoke_user_id(host, chat):
+    admin, target = host.account(admin=True), host.account()
+    first, second = chat(), chat()
+    assert first.connect(target["access_token"]) and second.connect(target["access_token"])
+    r = host.post(f"/api/accounts/{target['id']}/ban", admin["access_token"])
+    assert r.status_code == 200, r.text
+    for c in (first, second):
+        assert c.wait("auth_revoked") == [{"code": "token_revoked"}]
+        assert c.disconnected.wait(5)
+    assert refusal(chat, target["access_token"]) == "user_unknown"
+
+
+def test_readme_reuse_section_is_the_example_app():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Reusing the layer in your Flask app", 1)[1].split("\n## ", 1)[0]
+    blocks = dict(re.findall(r"```python\n# examples/host_app/(\S+)\n(.*?)```", section, re.S))
+    assert set(blocks) >= {"app.py", "models.py", "extensions.py"}
+    for name, code in blocks.items():
+        assert code == (HOST / name).read_text(), name

@@ -1,0 +1,47 @@
+"""The package's layering rules, read from its sources: it never imports the app; the core never imports Socket.IO."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "flask_socketio_jwt"
+APP_MODULES = {"app", "config", "models", "extensions", "blueprints", "sockets", "realtime", "cli", "wsgi", "tests"}
+SOCKET_IO = {"flask_socketio", "socketio", "engineio", "eventlet", "gevent"}
+
+
+def imported(path: Path) -> set[str]:
+    """Top-level module names a source file imports (anywhere in it, lazily or not)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_package_never_imports_the_app():
+    for path in PACKAGE.rglob("*.py"):
+        assert not imported(path) & APP_MODULES, path
+
+
+def test_the_core_has_no_socketio_and_no_flask_request():
+    for path in (PACKAGE / "core").rglob("*.py"):
+        assert not imported(path) & SOCKET_IO, path
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "flask":
+                assert "request" not in {a.name for a in node.names}, path
+
+
+def test_library_versions_are_named_only_in_patches():
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name != "patches":
+            assert "WRITTEN_FOR" not in path.read_text(), path
+    for path in (PACKAGE / "patches").glob("*.py"):
+        if path.name != "__init__.py":
+            source = path.read_text()
+            assert "WRITTEN_FOR = " in source and "def missing(" in source, path
