@@ -218,10 +218,14 @@ class ServerApi:
         transport = self.state.hub.transport
         if transport is None:
             return True
-        for sid in self.state.registry.local_sids(user_id=str(message.get("user_id"))):
+        registry = self.state.registry
+        for sid in registry.local_sids(user_id=str(message.get("user_id"))):
+            info = registry.get(sid)
+            if info is None:
+                continue
             # This process holds the socket: emit here, not through the queue to every process.
             transport.socketio.server.emit("server_event", message.get("payload"), to=sid,
-                                           namespace=transport.namespace, ignore_queue=True)
+                                           namespace=info.namespace, ignore_queue=True)
         return True
 
 

@@ -70,3 +70,7 @@ class RealtimeNamespace(AuthNamespace):
         room = rooms.room_name(payload)
         rooms.check_access(room, info.username)
         return {"ok": True, "room": room, "members": get_state().hub.members(room)}
+
+
+# The client events this namespace answers (the contract documents each one).
+EVENTS = frozenset(name[3:] for name in dir(RealtimeNamespace) if name.startswith("on_"))
