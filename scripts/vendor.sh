@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install the pinned browser dependencies (package-lock.json) and copy the
-# socket.io-client ES module build into static/vendor/, where the demo page and
-# static/js/realtime.js import it from (/static/vendor/socket.io.esm.min.js).
-# No CDN: the page works with loopback only.
+# Install the pinned browser dependencies (package-lock.json), copy the socket.io-client
+# ES module build into static/vendor/ and link the client package (clients/js/src) there.
+# The demo page's import map resolves the bare names to these files:
+#   socket.io-client       -> /static/vendor/socket.io.esm.min.js
+#   flask-realtime-client  -> /static/vendor/flask-realtime-client/index.js
+# No CDN and no build step: the page works with loopback only.
 #
 # Usage: scripts/vendor.sh          (from anywhere; works relative to the repo root)
 #        SKIP_NPM_CI=1 scripts/vendor.sh   (reuse an existing node_modules/)
@@ -32,3 +34,6 @@ cp "$src/socket.io.esm.min.js" "$dest/"
 if [[ -f "$src/socket.io.esm.min.js.map" ]]; then
     cp "$src/socket.io.esm.min.js.map" "$dest/"
 fi
+
+# The package's own source, served as is (a link, so it never goes stale).
+ln -sfn ../../clients/js/src "$dest/flask-realtime-client"

@@ -1,6 +1,6 @@
 // Demo page logic. Uses the shared client module; every piece of server or user text is
 // rendered with textContent (never innerHTML). Tokens live in memory only.
-import { createSocket, formatStatus } from "/static/js/realtime.js";
+import { createSocket, dmRoom, formatStatus } from "flask-realtime-client";
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -146,10 +146,6 @@ function summarize(payload) {
 
 function showError(node, text) {
   node.textContent = text || "";
-}
-
-function dmRoom(a, b) {
-  return `dm.${[a, b].sort().join(".")}`;
 }
 
 // ---- rendering ---------------------------------------------------------------------
