@@ -1,3 +1,3 @@
-// The browser client is the npm package in clients/js/ (flask-realtime-client); the page's
-// import map resolves its name. This file keeps the old URL working for pages that import it.
-export * from "flask-realtime-client";
+// The browser client is the npm package in clients/js/ (flask-realtime-client), served from
+// /static/vendor/ by scripts/vendor.sh. This file keeps the old URL working.
+export * from "/static/vendor/flask-realtime-client/index.js";
