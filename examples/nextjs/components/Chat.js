@@ -48,13 +48,13 @@ function ackText(ack) {
 }
 
 export default function Chat({ username }) {
-  const { status, on, emitWithAck } = useRealtime();
+  const { status, stats, on, emitWithAck } = useRealtime();
   const [state, dispatch] = useReducer(reducer, INITIAL);
   const [error, setError] = useState("");
   const [text, setText] = useState("");
   const usable = status.state === "connected" || status.state === "refreshing";
 
-  // The rooms to rejoin after every (re)connect, read by the `session` handler.
+  // The rooms to (re)join on every new connection (a new sid), read by the effect below.
   const roomsRef = useRef(state.rooms);
   useEffect(() => {
     roomsRef.current = state.rooms;
@@ -79,13 +79,13 @@ export default function Chat({ username }) {
     [emitWithAck],
   );
 
-  useEffect(
-    () =>
-      on("session", () => {
-        for (const [room, r] of Object.entries(roomsRef.current)) join(room, r.lastId);
-      }),
-    [on, join],
-  );
+  // Runs on mount when the socket is already up, and after every reconnect: join again,
+  // asking only for the messages missed meanwhile.
+  const sid = stats.sid;
+  useEffect(() => {
+    if (!sid) return;
+    for (const [room, r] of Object.entries(roomsRef.current)) join(room, r.lastId);
+  }, [sid, join]);
   useEffect(() => on("message", (m) => m && dispatch({ type: "messages", room: m.room, messages: [m] })), [on]);
   useEffect(
     () => on("presence", (p) => p && Array.isArray(p.members) && dispatch({ type: "members", room: p.room, members: p.members })),

@@ -9,7 +9,7 @@ export function statusText(status) {
   return formatStatus(status);
 }
 
-/** Connection status, sid, and how many connects and in-place token refreshes it took. */
+/** Connection status, sid, and how many connects, in-place token refreshes and retries it took. */
 export default function ConnectionStatus() {
   const { status, stats } = useRealtime();
   const retry = status.state === "reconnecting" && status.code ? ` after ${status.code}` : "";
@@ -26,6 +26,8 @@ export default function ConnectionStatus() {
       <span data-testid="connects" data-connected-at={stats.connectedAt || ""}>{stats.connects}</span>
       <span className="label" title="tokens swapped in place">refreshes</span>
       <span data-testid="refreshes">{stats.refreshes}</span>
+      <span className="label" title="reconnect attempts scheduled">retries</span>
+      <span data-testid="retries">{stats.retries}</span>
     </div>
   );
 }

@@ -16,7 +16,7 @@ import { createSocket } from "@/lib/socket";
 
 const SIGNED_OUT = Object.freeze({ state: "signed_out", code: null, attempt: 0 });
 const LOADING = Object.freeze({ state: "loading", code: null, attempt: 0 });
-const NO_STATS = Object.freeze({ key: null, sid: null, user: null, connects: 0, refreshes: 0, connectedAt: null });
+const NO_STATS = Object.freeze({ key: null, sid: null, user: null, connects: 0, refreshes: 0, retries: 0, connectedAt: null });
 
 /** Listeners that outlive sockets: attached to whichever socket is current. */
 function createHub() {
@@ -66,7 +66,7 @@ function createHub() {
  * @param {{url: string}} options  url: the Flask app's origin
  * @returns {{status, stats, on, emitWithAck, user}}  status: the client's status, or
  *          {state: "signed_out"} / {state: "loading"}; stats: {sid, connects, refreshes,
- *          connectedAt} of the current user's socket
+ *          retries, connectedAt} of the current user's socket
  */
 export function useWebSocket({ url }) {
   const { data: session, status: authStatus, update } = useSession();
@@ -80,7 +80,9 @@ export function useWebSocket({ url }) {
     latest.current = { session, update };
   });
 
-  const userId = authStatus === "authenticated" && session && session.user ? session.user.id : null;
+  // While NextAuth renews the session (update()) its status reads "loading" but the data is
+  // still there: the socket stays; only "unauthenticated" or another user replaces it.
+  const userId = authStatus !== "unauthenticated" && session && session.user ? session.user.id : null;
   const accessToken = userId ? session.accessToken : null;
   const key = userId ? `${url}|${userId}` : null;
 
@@ -94,15 +96,19 @@ export function useWebSocket({ url }) {
       onEvent: (name, payload) => {
         if (name === "session") {
           setStats((s) => ({
+            ...(s.key === key ? s : NO_STATS),
             key,
             sid: payload && payload.sid,
             user: payload && payload.user,
             connects: (s.key === key ? s.connects : 0) + 1,
-            refreshes: s.key === key ? s.refreshes : 0,
             connectedAt: Date.now(),
           }));
-        } else if (name === "refreshed") {
-          setStats((s) => (s.key === key ? { ...s, refreshes: s.refreshes + 1 } : s));
+        } else if (name === "refreshed" || name === "retry") {
+          const field = name === "refreshed" ? "refreshes" : "retries";
+          setStats((s) => {
+            const base = s.key === key ? s : { ...NO_STATS, key };
+            return { ...base, [field]: base[field] + 1 };
+          });
         }
       },
     });
@@ -119,8 +125,7 @@ export function useWebSocket({ url }) {
   }, [accessToken, hub]);
 
   let status;
-  if (authStatus === "loading") status = LOADING;
-  else if (!key) status = SIGNED_OUT;
+  if (!key) status = authStatus === "loading" ? LOADING : SIGNED_OUT;
   else status = clientStatus && clientStatus.key === key ? clientStatus.status : LOADING;
 
   const api = useMemo(() => ({ on: hub.on, emitWithAck: hub.emitWithAck }), [hub]);
