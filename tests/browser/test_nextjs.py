@@ -243,6 +243,21 @@ def test_sign_out_in_one_tab_stops_that_users_sockets(stack, contexts):
     expect(watcher.status).to_have_text("connected")
 
 
+def test_another_user_signing_in_gets_a_new_socket(stack, contexts):
+    flask, app = stack
+    frank, grace, heidi = new_user(flask, "frank"), new_user(flask, "grace"), new_user(flask, "heidi")
+    watcher = Tab(contexts(), app.url).sign_in(heidi)
+    t = Tab(contexts(), app.url).sign_in(frank)
+    expect(watcher.presence()).to_contain_text(frank, timeout=T)
+    first_sid = t.page.get_by_test_id("sid").inner_text()
+
+    t.sign_in(grace)  # same browser, no sign-out in between
+    expect(t.page.get_by_test_id("sid")).not_to_have_text(first_sid, timeout=T)
+    expect(watcher.presence()).to_contain_text(grace, timeout=T)
+    expect(watcher.presence()).not_to_contain_text(frank, timeout=T)  # frank's socket is closed
+    assert t.number("connects") == 1  # counted for grace's socket alone
+
+
 def test_deleted_user_gets_a_terminal_error_not_a_reconnect_loop(stack, contexts):
     flask, app = stack
     name = new_user(flask, "erin")

@@ -18,6 +18,8 @@ export function createSocket(session, { url, renewSession, onStatus, onEvent, ..
   let token = (session && session.accessToken) || null;
   const client = createClient({
     url,
+    // A renewal takes two hops (browser -> Next.js -> Flask): start it 2 s before exp at least.
+    refreshMarginS: 2,
     getToken: () => token, // read on every handshake
     refreshToken: async () => {
       const next = await renewSession();
