@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from flask import Flask
@@ -28,11 +30,17 @@ DEFAULTS: dict = {
     "SOCKET_CONNECT_TIMEOUT": 10,
     "SOCKET_RATE_LIMIT": [20, 40],
     "SOCKET_ABUSE_DISCONNECT": 5,
+    # Successful connects per user (refill per second, burst): reconnect loops cost a token check
+    # and an audit row each, so they are limited like events.
+    "SOCKET_CONNECT_RATE_LIMIT": [2, 20],
     "AUTH_FAILURE_LIMIT": [20, 60],
     "LOGIN_FAILURE_LIMIT_PER_USER": [10, 300],
     "SOCKET_MAX_MESSAGE_BYTES": 65536,
     "SOCKET_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
     "SOCKET_MAX_CONNECTIONS_PER_USER": 10,
+    # Every live socket's token is checked against the database again this often (seconds; 0:
+    # never): the safety net that kicks a revoked socket whose revocation message never arrived.
+    "SOCKET_REVALIDATE_INTERVAL": 15,
     "SOCKET_WEBSOCKET_COMPRESSION": False,
     "SOCKET_PING_INTERVAL": 25,
     "SOCKET_PING_TIMEOUT": 20,
@@ -63,21 +71,39 @@ MIN_SECRET_BYTES = 32
 
 
 def load_secret(instance: Path, name: str) -> str:
-    """A random secret kept in the instance folder (mode 0600), made on first start."""
+    """A random secret kept in the instance folder (mode 0600), made on first start.
+
+    Processes that start together agree on one value: the read-modify-write runs under an
+    exclusive lock, and each writer uses a temporary file of its own.
+    """
+    ensure_private_dir(instance)
     path = instance / "secrets.json"
-    instance.mkdir(parents=True, exist_ok=True)
-    data: dict = {}
-    if path.exists():
-        data = json.loads(path.read_text() or "{}")
-    if name not in data:
-        data[name] = secrets.token_urlsafe(48)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
+    lock_fd = os.open(instance / "secrets.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        data: dict = json.loads(path.read_text() or "{}") if path.exists() else {}
+        if name not in data:
+            data[name] = secrets.token_urlsafe(48)
+            fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secrets-", suffix=".tmp")  # mode 0600
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, path)
+        os.chmod(path, 0o600)
+        return data[name]
+    finally:
+        os.close(lock_fd)  # releases the lock
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create a folder only its owner can enter (it holds keys, password hashes and DMs)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def ensure_private_file(path: Path) -> None:
+    """Create a file readable by its owner only, or narrow an existing one to that."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     os.chmod(path, 0o600)
-    return data[name]
 
 
 def apply_defaults(app: Flask) -> None:
@@ -94,11 +120,16 @@ def configure(app: Flask, overrides: dict | None) -> None:
     for key, value in DEFAULTS.items():
         if app.config.get(key) is None:  # Flask predefines some keys (MAX_CONTENT_LENGTH) as None
             app.config[key] = value
-    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / "realtime.sqlite")
+    default_db = Path(app.instance_path) / "realtime.sqlite"
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(default_db)
     app.config.from_prefixed_env()
     if overrides:
         app.config.update(overrides)
     instance = Path(app.instance_path)
+    if app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///" + str(default_db):
+        # SQLite creates its -wal and -shm files with the database file's mode.
+        ensure_private_dir(instance)
+        ensure_private_file(default_db)
     for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
         if not app.config.get(key):
             app.config[key] = load_secret(instance, key)
@@ -136,7 +167,7 @@ def validate(cfg: dict) -> None:
         raise RuntimeError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
     if not 0 <= float(cfg["JWT_DECODE_LEEWAY"]) <= 30:
         raise RuntimeError("JWT_DECODE_LEEWAY must be between 0 and 30 seconds")
-    for key in ("SOCKET_RATE_LIMIT", "AUTH_FAILURE_LIMIT"):
+    for key in ("SOCKET_RATE_LIMIT", "SOCKET_CONNECT_RATE_LIMIT", "AUTH_FAILURE_LIMIT"):
         value = cfg[key]
         if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
             raise RuntimeError(f"{key} must be a pair of positive numbers")

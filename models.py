@@ -24,8 +24,10 @@ class User(db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    # "Log out everywhere": every token issued before this second counts as revoked.
+    # "Log out everywhere": every token issued at or before this instant (Unix ms) counts as revoked.
     tokens_valid_after: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Usernames are unique regardless of case: `Admin` cannot register beside `admin`.
+    __table_args__ = (sa.Index("uq_users_username_lower", sa.func.lower(username), unique=True),)
 
     def to_public(self) -> dict:
         """The user as the contract shows it: {"id", "username"}."""

@@ -270,6 +270,7 @@ def app_env(workdir: Path, secret: str, audit: bool) -> dict:
         "FLASK_SECRET_KEY": json.dumps(secret + "-s"),
         "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "100000",
         "FLASK_SOCKET_RATE_LIMIT": "[100000, 100000]",
+        "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[100000, 100000]",
         "FLASK_AUTH_FAILURE_LIMIT": "[100000, 60]",
         "FLASK_AUDIT_ENABLED": "true" if audit else "false",
         "FLASK_CORS_ALLOWED_ORIGINS": '["*"]',

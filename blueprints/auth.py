@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
+from functools import lru_cache
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, g, jsonify
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jti
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.common import error_body, json_object, remote_addr, token_required
@@ -22,8 +24,13 @@ bp = Blueprint("auth", __name__)
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 MAX_PASSWORD = 1024
-# Checked against when the user does not exist, so both failures take the same time.
-_DUMMY_HASH = generate_password_hash("not-a-real-password-0")
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(method: str) -> str:
+    """Checked against when the user does not exist, with the configured method, so both
+    failures take the same time."""
+    return generate_password_hash("not-a-real-password-0", method)
 
 
 def validate_credentials(data: dict) -> tuple[str, str]:
@@ -48,8 +55,8 @@ def create_user(username: str, password: str, *, is_admin: bool = False) -> User
     password_hash = hash_password(password)
 
     def unit() -> User:
-        if db.session.scalar(sa.select(User.id).where(User.username == username)) is not None:
-            raise Conflict()
+        if db.session.scalar(sa.select(User.id).where(sa.func.lower(User.username) == username.lower())) is not None:
+            raise Conflict()  # unique regardless of case (the database's index says so too)
         user = User(username=username, password_hash=password_hash, is_admin=is_admin)
         db.session.add(user)
         db.session.commit()
@@ -61,17 +68,27 @@ def create_user(username: str, password: str, *, is_admin: bool = False) -> User
         raise Conflict() from None
 
 
+def now_ms() -> int:
+    """The wall clock in milliseconds (token issue times and "log out everywhere" compare on it)."""
+    return time.time_ns() // 1_000_000
+
+
 def issue_tokens(user: User) -> dict:
-    """A fresh access and refresh token pair for a user."""
-    identity = str(user.id)
-    return {"access_token": create_access_token(identity=identity),
-            "refresh_token": create_refresh_token(identity=identity),
-            "token_type": "Bearer", "expires_in": _access_lifetime()}
+    """A fresh access and refresh token pair for a user: one login session.
+
+    The refresh token's jti names the session; the access tokens of the session carry it as
+    `ses`, so a logout revokes the whole session, later refreshed access tokens included.
+    """
+    identity, issued = str(user.id), now_ms()
+    refresh = create_refresh_token(identity=identity, additional_claims={"iat_ms": issued})
+    access = create_access_token(identity=identity, additional_claims={"ses": get_jti(refresh), "iat_ms": issued})
+    return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
+            "expires_in": seconds(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"])}
 
 
-def _access_lifetime() -> int:
-    value = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return int(value.total_seconds()) if hasattr(value, "total_seconds") else int(value)
+def seconds(value: int | float | timedelta) -> int:
+    """A lifetime setting in whole seconds: flask-jwt-extended accepts seconds or a timedelta."""
+    return int(value.total_seconds()) if isinstance(value, timedelta) else int(value)
 
 
 @bp.post("/register")
@@ -87,19 +104,23 @@ def login():
     retry = state.hub.auth_failures.retry_after(addr)
     data = json_object({"username", "password"}, {"username", "password"})
     username, password = validate_credentials(data)
-    retry = max(retry, state.login_failures.retry_after(username))
+    # Per username *and* address: guessing from one address is slowed down, but nobody else can
+    # lock the owner out of their account (the per-address limit above caps spraying).
+    pair = f"{username.lower()}|{addr}"
+    retry = max(retry, state.login_failures.retry_after(pair))
     if retry:
         state.audit.enqueue("login_failed", remote_addr=addr, reason="rate_limited")
         raise RateLimited(retry)
-    user = db.session.scalar(sa.select(User).where(User.username == username))
-    ok = run_blocking(check_password_hash, user.password_hash if user else _DUMMY_HASH, password)
+    user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
+    dummy = _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"])
+    ok = run_blocking(check_password_hash, user.password_hash if user else dummy, password)
     if not ok or user is None or not user.is_active:
         state.hub.auth_failures.hit(addr)
-        state.login_failures.hit(username)
+        state.login_failures.hit(pair)
         state.audit.enqueue("login_failed", user_id=user.id if user else None, remote_addr=addr,
                             reason="invalid_credentials")
         raise auth_error("invalid_credentials")
-    state.login_failures.reset(username)
+    state.login_failures.reset(pair)
     state.audit.enqueue("login", user_id=user.id, remote_addr=addr)
     return jsonify(issue_tokens(user))
 
@@ -109,8 +130,9 @@ def login():
 def refresh():
     ident = g.identity
     get_state().audit.enqueue("refresh", user_id=ident.user_id, remote_addr=remote_addr(), via="rest")
-    return jsonify({"access_token": create_access_token(identity=ident.user_id),
-                    "token_type": "Bearer", "expires_in": _access_lifetime()})
+    access = create_access_token(identity=ident.user_id, additional_claims={"ses": ident.ses, "iat_ms": now_ms()})
+    return jsonify({"access_token": access, "token_type": "Bearer",
+                    "expires_in": seconds(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"])})
 
 
 @bp.post("/logout")
@@ -121,21 +143,27 @@ def logout():
     if not isinstance(everywhere, bool):
         raise InvalidPayload("`everywhere` must be a boolean.")
     state, ident = get_state(), g.identity
-    revoked = {ident.jti} | (state.registry.user_jtis(ident.user_id) if everywhere else set())
-    far = int(time.time()) + int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    # The whole login session: this access token and the refresh token it was issued with.
+    revoked = {ident.jti, ident.ses} - {""}
+    if everywhere:
+        revoked |= state.registry.user_jtis(ident.user_id)
+    far = int(time.time()) + seconds(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    before = now_ms()
 
     def unit() -> None:
         user = db.session.get(User, int(ident.user_id))
         if everywhere:
-            # Tokens we never saw (other refresh tokens) die too: anything issued before now.
-            user.tokens_valid_after = int(time.time())
+            # Tokens we never saw (other sessions' refresh tokens) die too: anything issued up to
+            # this millisecond; a login a moment later is issued after it and stays valid.
+            user.tokens_valid_after = before
         for jti in revoked:
             tokens.revoke(jti, user.id, ident.exp if jti == ident.jti else far)
         db.session.commit()
 
     dbwrite.write(unit)
     # Committed first, so a kicked client that reconnects with the same token is refused.
-    state.hub.revoke(jtis=sorted(revoked), user_id=ident.user_id if everywhere else None)
+    state.hub.revoke(jtis=sorted(revoked), user_id=ident.user_id if everywhere else None,
+                     before_ms=before if everywhere else None)
     state.audit.enqueue("logout", user_id=ident.user_id, remote_addr=remote_addr(),
                         everywhere=everywhere, revoked=len(revoked))
     return jsonify({"revoked": sorted(revoked)})
@@ -151,7 +179,8 @@ def _jwt_callbacks() -> None:
     """flask-jwt-extended's own guard (`@jwt_required` in reusing apps) runs the same checks."""
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict, payload: dict) -> bool:
-        return tokens.is_revoked(payload.get("jti") or "")
+        # The same answer as a socket connect: jti, session, and "log out everywhere".
+        return tokens.is_revoked(payload)
 
     @jwt.user_lookup_loader
     def _user(_header: dict, payload: dict):

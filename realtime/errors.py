@@ -69,7 +69,7 @@ class RateLimited(AppError):
     code, status, message = "rate_limited", 429, "Too many requests; slow down."
 
     def __init__(self, retry_after: float, message: str | None = None) -> None:
-        super().__init__(message, retry_after=round(max(retry_after, 0.0), 3))
+        super().__init__(message, retry_after=round(max(retry_after, 0.001), 3))  # never 0: try again later
         self.retry_after = retry_after
 
 

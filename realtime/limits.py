@@ -22,6 +22,11 @@ class TokenBucket:
         self.strikes = 0.0
         self.limited = False  # inside a rate-limit episode: from a refusal until the bucket is full again
 
+    def is_full(self, now: float | None = None) -> bool:
+        """True when the bucket has refilled to its burst (nothing left to remember)."""
+        now = time.monotonic() if now is None else now
+        return self.tokens + max(0.0, now - self.stamp) * self.rate >= self.burst
+
     def take(self, now: float | None = None) -> float:
         """Take a token: 0.0 when allowed, else the seconds until one is available."""
         now = time.monotonic() if now is None else now

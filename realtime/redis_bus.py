@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 
@@ -31,6 +32,7 @@ class RedisBus:
         self.running = False
         self.subscribed = False
         self._pending: deque[str] = deque(maxlen=10000)
+        self.origin = uuid.uuid4().hex  # this process; its own messages come back and are skipped
 
     def start(self) -> None:
         """Start the listener task (once)."""
@@ -40,15 +42,22 @@ class RedisBus:
         self._spawn(self._listen)
 
     def publish(self, message: dict) -> None:
-        """Send a message to every process (this one included, through Redis)."""
-        data = json.dumps(message, separators=(",", ":"))
+        """Act on a message here at once, then send it to every other process through Redis.
+
+        This process never waits for its own message to come back: right after Redis returns,
+        the publish succeeds before any listener (ours included) has subscribed again. While
+        ours has not, the message is also kept and sent again once it has; the revalidation
+        sweep finds whatever another process still missed.
+        """
+        data = json.dumps({**message, "origin": self.origin}, separators=(",", ":"))
+        self._deliver(data, local=True)
         try:
             self.r.publish(self.channel, data)
+            if not self.subscribed:
+                self._pending.append(data)
         except redis.RedisError:
-            # Act here now; the listener sends it on to the others once Redis is back.
-            log.warning("bus: Redis unavailable; delivering locally and queueing for peers")
+            log.warning("bus: Redis unavailable; delivered locally, queued for peers")
             self._pending.append(data)
-            self._deliver(data)
 
     def _listen(self) -> None:
         backoff = 0.2
@@ -81,12 +90,14 @@ class RedisBus:
             self.r.publish(self.channel, self._pending[0])
             self._pending.popleft()
 
-    def _deliver(self, data: str | bytes) -> None:
+    def _deliver(self, data: str | bytes, *, local: bool = False) -> None:
         try:
             message = json.loads(data)
         except ValueError:
             log.warning("bus: dropped a message that is not JSON")
             return
+        if not local and isinstance(message, dict) and message.get("origin") == self.origin:
+            return  # acted on when it was published
         if isinstance(message, dict) and self.handler is not None:
             try:
                 self.handler(message)

@@ -25,6 +25,9 @@ class SocketInfo:
     jti: str
     exp: int
     remote_addr: str | None = None
+    # The login session (refresh token's jti) and issue time in ms, for session and "everywhere" kicks.
+    ses: str = ""
+    issued_ms: int = 0
     connected_at: float = field(default_factory=time.time)
     # Immutable and shared while empty: most sockets never join a room (an empty set is 216 bytes).
     rooms: frozenset[str] = frozenset()
@@ -52,19 +55,22 @@ class Registry:
         """The local socket record for sid, if any."""
         return self.local.get(sid)
 
-    def local_sids(self, *, user_id: str | None = None, jti: str | None = None) -> list[str]:
-        """Local sids of a user or of a token."""
+    def local_sids(self, *, user_id: str | None = None, jti: str | None = None,
+                   before_ms: int | None = None) -> list[str]:
+        """Local sids of a user (issued at or before `before_ms` if given), or of a token or session."""
         with self._lock:
             return [s.sid for s in self.local.values()
-                    if (user_id is not None and s.user_id == user_id) or (jti is not None and s.jti == jti)]
+                    if (user_id is not None and s.user_id == user_id
+                        and (before_ms is None or s.issued_ms <= before_ms))
+                    or (jti is not None and jti in (s.jti, s.ses))]
 
-    def update_token(self, sid: str, jti: str, exp: int) -> None:
+    def update_token(self, sid: str, jti: str, exp: int, ses: str = "", issued_ms: int = 0) -> None:
         """Record the token a socket now runs on (after an in-place refresh)."""
         with self._lock:
             info = self.local.get(sid)
             if info is not None:
                 old = info.jti
-                info.jti, info.exp = jti, exp
+                info.jti, info.exp, info.ses, info.issued_ms = jti, exp, ses, issued_ms
                 self._token_changed(info, old)
 
     def add(self, info: SocketInfo, cap: int) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from models import Message
+from models import Message, User
 from realtime import dbwrite
 from realtime.errors import Forbidden, InvalidPayload
 
@@ -55,17 +55,32 @@ def dm_room(a: str, b: str) -> str:
     return f"dm.{x}.{y}"
 
 
+def dm_pair(room: str) -> tuple[str, str] | None:
+    """The one pair of registered users a dm room name names, or None.
+
+    Usernames may contain dots, so `dm.al.bo.sm` could be read as (al, bo.sm) or (al.bo, sm).
+    A split counts only if both halves are registered usernames, spelled exactly as stored,
+    in sorted order; a name with no such split, or with more than one, belongs to nobody.
+    """
+    rest = room[3:]
+    splits = [(rest[:i], rest[i + 1:]) for i, ch in enumerate(rest)
+              if ch == "." and rest[:i] and rest[i + 1:] and rest[:i] <= rest[i + 1:]]
+    if not splits:
+        return None
+    names = {half for pair in splits for half in pair}
+    known = set(db.session.scalars(sa.select(User.username).where(User.username.in_(names))))
+    db.session.rollback()  # end the read transaction: SQLite readers must not pin the WAL
+    pairs = [p for p in splits if p[0] in known and p[1] in known]
+    return pairs[0] if len(pairs) == 1 else None
+
+
 def check_access(room: str, username: str) -> None:
-    """Raise Forbidden when a dm room does not name this user."""
+    """Raise Forbidden unless the room is public or a dm room of exactly this user and one other."""
     if not room.startswith("dm."):
         return
-    # Usernames may contain dots, so find the split where both halves name the room exactly.
-    rest = room[3:]
-    for i, ch in enumerate(rest):
-        if ch == "." and dm_room(rest[:i], rest[i + 1:]) == room and username in (rest[:i], rest[i + 1:]):
-            if rest[:i] and rest[i + 1:]:
-                return
-    raise Forbidden("This dm room is for its two users only.")
+    pair = dm_pair(room)
+    if pair is None or username not in pair:
+        raise Forbidden("This dm room is for its two users only.")
 
 
 def store_message(room: str, user_id: str, username: str, text: str) -> dict:

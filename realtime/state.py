@@ -17,7 +17,7 @@ from realtime.gctune import GcTuner
 from realtime.hub import Hub, LocalBus
 from realtime.limits import FailureCounter
 from realtime.registry import MemoryRegistry, Registry
-from realtime.tokens import TokenSettings
+from realtime.tokens import TokenSettings, find_revoked
 
 
 @dataclass
@@ -34,6 +34,7 @@ class State:
         """Run background work with the socket layer's async primitives (before any has started)."""
         self.audit.bind_runtime(sleep, spawn)
         self.hub.expiry.bind_runtime(sleep, spawn)
+        self.hub.bind_runtime(sleep, spawn)
         if self.hub.gc_tuner is not None:
             self.hub.gc_tuner.bind_runtime(sleep, spawn)
 
@@ -67,9 +68,12 @@ def init_app(app: Flask, *, sleep: Callable[[float], None] | None = None,
     hub = Hub(registry=registry, audit=audit, bus=bus, sleep=sleep, spawn=spawn,
               max_per_user=int(cfg["SOCKET_MAX_CONNECTIONS_PER_USER"]),
               event_rate=tuple(cfg["SOCKET_RATE_LIMIT"]),
+              connect_rate=tuple(cfg["SOCKET_CONNECT_RATE_LIMIT"]),
               abuse_disconnect=int(cfg["SOCKET_ABUSE_DISCONNECT"]),
               auth_failures=auth_failures, leeway=float(cfg["JWT_DECODE_LEEWAY"]))
     registry.on_presence = hub.publish_presence  # presence changes found in the background
+    hub.sweeper = lambda records: find_revoked(engine, records)
+    hub.sweep_interval = float(cfg["SOCKET_REVALIDATE_INTERVAL"])
     hub.gc_tuner = GcTuner(float(cfg["GC_FREEZE_INTERVAL"]), float(cfg["GC_COLLECT_INTERVAL"]),
                            sleep=sleep, spawn=spawn, young_interval=float(cfg["GC_YOUNG_INTERVAL"]),
                            collect_growth=float(cfg["GC_COLLECT_GROWTH"]))

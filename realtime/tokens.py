@@ -29,6 +29,9 @@ class Identity:
     type: str
     is_admin: bool
     claims: dict
+    # The login session (its refresh token's jti) and the issue time to the millisecond.
+    ses: str = ""
+    issued_ms: int = 0
 
     def public(self) -> dict:
         """The user as the contract shows it."""
@@ -100,9 +103,41 @@ def decode(token: object, settings: TokenSettings) -> tuple[dict, dict]:
     return header, claims
 
 
-def is_revoked(jti: str) -> bool:
-    """True when the jti is on the blocklist."""
-    return db.session.scalar(sa.select(RevokedToken.jti).where(RevokedToken.jti == jti)) is not None
+def session_of(claims: dict) -> str:
+    """The login session a token belongs to: its `ses` claim, else (a refresh token) its own jti."""
+    ses = claims.get("ses")
+    return ses if isinstance(ses, str) and ses else claims["jti"]
+
+
+def issued_ms(claims: dict) -> int:
+    """When a token was issued, in ms: `iat_ms` when present, else the start of its `iat` second.
+
+    A token without `iat_ms` counts as issued at the start of its second, so a "log out
+    everywhere" in that second revokes it too (safe side); our own tokens carry `iat_ms`.
+    """
+    value = claims.get("iat_ms")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return int(claims["iat"]) * 1000
+
+
+def revoked_before(issued: int, tokens_valid_after: int | None) -> bool:
+    """True when a token issued at `issued` ms predates the user's last "log out everywhere"."""
+    return bool(tokens_valid_after) and issued <= int(tokens_valid_after or 0)
+
+
+def is_revoked(claims: dict) -> bool:
+    """The whole revocation answer for a token: its jti, its session, or a logout everywhere."""
+    jti = claims.get("jti") or ""
+    ses = session_of(claims) if jti else ""
+    hit = db.session.scalar(sa.select(RevokedToken.jti).where(RevokedToken.jti.in_({jti, ses})).limit(1))
+    if hit is not None:
+        return True
+    sub = str(claims.get("sub", ""))
+    if not sub.isdigit() or len(sub) > 18:
+        return False
+    tva = db.session.scalar(sa.select(User.tokens_valid_after).where(User.id == int(sub)))
+    return revoked_before(issued_ms(claims), tva)
 
 
 def load_user(sub: str) -> User | None:
@@ -118,7 +153,9 @@ def load_user(sub: str) -> User | None:
 # Blocklist and user in one statement, compiled once per dialect and run on a pooled DBAPI
 # connection: a Session's begin/rollback cost several times the query (230 µs against 36 µs),
 # and SQLAlchemy's execution layer most of what was left (39 µs against 13 µs), on every connect.
-_REVOKED = sa.select(RevokedToken.jti).where(RevokedToken.jti == sa.bindparam("jti")).exists()
+# A token is revoked with its own jti or with its login session's (the refresh token's jti).
+_REVOKED = sa.select(RevokedToken.jti).where(
+    RevokedToken.jti.in_([sa.bindparam("jti"), sa.bindparam("ses")])).exists()
 _CHECK = sa.select(User.id, User.username, User.is_admin, User.is_active, User.tokens_valid_after,
                    _REVOKED.label("revoked")).where(User.id == sa.bindparam("uid"))
 _REVOKED_ONLY = sa.select(_REVOKED)
@@ -152,16 +189,16 @@ def check_claims(claims: dict, expected_type: str) -> UserCheck:
     """Token type, blocklist and user: the checks `decode_token` alone skips (one query)."""
     if claims.get("type") != expected_type:
         raise auth_error("wrong_token_type")
-    jti, sub = claims["jti"], claims["sub"]
+    jti, sub, ses = claims["jti"], claims["sub"], session_of(claims)
     engine = db.engine
     conn = engine.raw_connection()
     try:
         cursor = conn.cursor()
         row = None
         if sub.isdigit() and len(sub) <= 18:
-            row = _fetch(cursor, _CHECK, engine.dialect, {"jti": jti, "uid": int(sub)})
+            row = _fetch(cursor, _CHECK, engine.dialect, {"jti": jti, "ses": ses, "uid": int(sub)})
         if row is None:  # no such user: a revoked token still says so, as the checks' order does
-            revoked = _fetch(cursor, _REVOKED_ONLY, engine.dialect, {"jti": jti})
+            revoked = _fetch(cursor, _REVOKED_ONLY, engine.dialect, {"jti": jti, "ses": ses})
             raise auth_error("token_revoked" if revoked and revoked[0] else "user_unknown")
         cursor.close()
     finally:
@@ -171,7 +208,7 @@ def check_claims(claims: dict, expected_type: str) -> UserCheck:
         raise auth_error("token_revoked")
     if not user.is_active:
         raise auth_error("user_unknown")
-    if user.tokens_valid_after and claims["iat"] < user.tokens_valid_after:
+    if revoked_before(issued_ms(claims), user.tokens_valid_after):
         raise auth_error("token_revoked")
     return user
 
@@ -182,7 +219,30 @@ def verify(token: object, settings: TokenSettings, expected_type: str = "access"
     user = check_claims(claims, expected_type)
     return Identity(user_id=str(user.id), username=user.username, jti=claims["jti"],
                     exp=int(claims["exp"]), iat=int(claims["iat"]), type=claims["type"],
-                    is_admin=bool(user.is_admin), claims=claims)
+                    is_admin=bool(user.is_admin), claims=claims, ses=session_of(claims),
+                    issued_ms=issued_ms(claims))
+
+
+def find_revoked(engine: sa.Engine, sockets: list[Any]) -> list[str]:
+    """Sids among `sockets` (SocketInfo records) whose token is revoked or whose user is gone.
+
+    Two queries for the whole batch: the revalidation sweep's safety net behind the bus.
+    """
+    if not sockets:
+        return []
+    names = {s.jti for s in sockets} | {s.ses for s in sockets if s.ses}
+    uids = {int(s.user_id) for s in sockets if s.user_id.isdigit() and len(s.user_id) <= 18}
+    with engine.connect() as conn:
+        revoked = set(conn.scalars(sa.select(RevokedToken.jti).where(RevokedToken.jti.in_(names))))
+        users = {row.id: row for row in conn.execute(
+            sa.select(User.id, User.is_active, User.tokens_valid_after).where(User.id.in_(uids)))}
+    out = []
+    for s in sockets:
+        row = users.get(int(s.user_id)) if s.user_id.isdigit() and len(s.user_id) <= 18 else None
+        if (s.jti in revoked or s.ses in revoked or row is None or not row.is_active
+                or revoked_before(s.issued_ms, row.tokens_valid_after)):
+            out.append(s.sid)
+    return out
 
 
 def revoke(jti: str, user_id: int | None, exp: int) -> None:
@@ -193,4 +253,5 @@ def revoke(jti: str, user_id: int | None, exp: int) -> None:
 
 
 __all__ = ["AuthError", "Identity", "TokenSettings", "decode", "verify", "check_claims",
-           "check_header", "is_revoked", "load_user", "revoke"]
+           "check_header", "find_revoked", "is_revoked", "issued_ms", "load_user", "revoke", "revoked_before",
+           "session_of"]

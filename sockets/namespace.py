@@ -19,6 +19,8 @@ from sockets.context import handle_event
 log = logging.getLogger(__name__)
 
 EVENTS = frozenset({"whoami", "join", "leave", "message", "presence", "refresh"})
+# Names python-socketio uses for its own lifecycle; a client event with one of them is refused.
+RESERVED = frozenset({"connect", "disconnect", "connect_error"})
 
 
 def _fail(exc: AppError) -> dict:
@@ -59,9 +61,10 @@ class RealtimeNamespace(Namespace):
             state.hub.check_address(addr)
             if not origin_allowed():
                 raise OriginForbidden()
+            mark = state.hub.mark()  # a revocation arriving from here on is caught by admit()
             ident = tokens.verify(handshake_token(auth), state.tokens, "access")
             user_id = ident.user_id
-            session = state.hub.admit(sid, ident, addr)
+            session = state.hub.admit(sid, ident, addr, mark)
         except AppError as exc:
             state.hub.refused(exc.code, sid=sid, remote_addr=addr, user_id=user_id)
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
@@ -76,8 +79,25 @@ class RealtimeNamespace(Namespace):
         get_state().hub.forget(request.sid, str(reason or "client disconnect"))
 
     def trigger_event(self, event: str, *args: Any) -> Any:
-        handler = getattr(self, "on_" + event) if event in ("connect", "disconnect") else self._dispatch
+        handler = getattr(self, "on_" + event) if self._lifecycle(event, args) else self._dispatch
         return handle_event(self.socketio, handler, event, self.namespace, *args)
+
+    def _lifecycle(self, event: str, args: tuple) -> bool:
+        """True only for python-socketio's own connect/disconnect, never a client event so named.
+
+        A client can send an event called `connect` or `disconnect`; python-socketio passes it
+        here like its own. Its own connect carries the handshake's WSGI environ object itself
+        (a client can send JSON, never that object); its own disconnect runs once the socket is
+        no longer counted as connected.
+        """
+        if event not in RESERVED or not args:
+            return False
+        server, sid = self.socketio.server, args[0]
+        if event == "connect":
+            return len(args) >= 2 and args[1] is not None and args[1] is server.get_environ(sid, self.namespace)
+        if event == "disconnect":
+            return not server.manager.is_connected(sid, self.namespace)
+        return False
 
     def _dispatch(self, *data: Any) -> dict:
         event = request.event["message"]
@@ -85,6 +105,8 @@ class RealtimeNamespace(Namespace):
         hub.metrics.event(event)
         try:
             info = hub.guard(request.sid)
+            if event in RESERVED:
+                raise InvalidPayload(f"{event!r} is a reserved event name.")
             if event not in EVENTS:
                 raise InvalidPayload(f"Unknown event {str(event)[:64]!r}.")
             if len(data) > 1:
@@ -154,5 +176,10 @@ class RealtimeNamespace(Namespace):
         if not isinstance(payload, dict) or set(payload) != {"token"} or not isinstance(payload["token"], str):
             raise InvalidPayload("Send {\"token\": \"<access token>\"}.")
         state = get_state()
-        ident = tokens.verify(payload["token"], state.tokens, "access")
-        return state.hub.refreshed(info.sid, ident)
+        try:
+            mark = state.hub.mark()
+            ident = tokens.verify(payload["token"], state.tokens, "access")
+            return state.hub.refreshed(info.sid, ident, mark)
+        except AppError as exc:
+            state.hub.refresh_refused(info.sid, exc.code)
+            raise

@@ -172,36 +172,110 @@ def test_access_token_cannot_refresh(client, tokens):
     assert r.status_code == 401 and err(r) == "wrong_token_type"
 
 
-def test_logout_revokes_the_token(app, client, tokens):
+def test_logout_ends_the_whole_login_session(app, client, tokens):
     u = tokens.user()
+    refreshed = client.post("/api/auth/refresh", headers=bearer(u["refresh"])).get_json()["access_token"]
     r = client.post("/api/auth/logout", headers=bearer(u["access"]), json={})
     assert r.status_code == 200
     revoked = r.get_json()["revoked"]
-    assert len(revoked) == 1
+    assert len(revoked) == 2  # the access token and the refresh token of that login
     with app.app_context():
-        assert db.session.get(RevokedToken, revoked[0]) is not None
+        assert all(db.session.get(RevokedToken, jti) is not None for jti in revoked)
     r = client.get("/api/auth/me", headers=bearer(u["access"]))
     assert r.status_code == 401 and err(r) == "token_revoked"
-    # Logout with no body at all works too; a second token is unaffected by the first logout.
+    # The session's refresh token, and an access token it issued earlier, end with it.
+    assert err(client.post("/api/auth/refresh", headers=bearer(u["refresh"]))) == "token_revoked"
+    assert err(client.get("/api/auth/me", headers=bearer(refreshed))) == "token_revoked"
+    # Logout with no body at all works too; another login's session is unaffected.
     again = client.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD}).get_json()
     assert client.get("/api/auth/me", headers=bearer(again["access_token"])).status_code == 200
+    assert client.post("/api/auth/refresh", headers=bearer(again["refresh_token"])).status_code == 200
     assert client.post("/api/auth/logout", headers=bearer(again["access_token"])).status_code == 200
 
 
-def test_logout_everywhere_revokes_refresh_tokens_too(app, client, tokens):
+def test_logout_everywhere_revokes_tokens_issued_the_same_second(app, client, tokens):
+    # No waiting for the next second: a login a moment before the call is revoked, one a
+    # moment after is not (issue times compare to the millisecond).
+    for _ in range(5):
+        u = tokens.user()
+        other = client.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD}).get_json()
+        r = client.post("/api/auth/logout", headers=bearer(u["access"]), json={"everywhere": True})
+        assert r.status_code == 200
+        assert err(client.post("/api/auth/refresh", headers=bearer(other["refresh_token"]))) == "token_revoked"
+        assert err(client.get("/api/auth/me", headers=bearer(other["access_token"]))) == "token_revoked"
+        fresh = client.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD}).get_json()
+        assert client.get("/api/auth/me", headers=bearer(fresh["access_token"])).status_code == 200
+        assert client.post("/api/auth/refresh", headers=bearer(fresh["refresh_token"])).status_code == 200
+
+
+def test_logout_everywhere_works_with_timedelta_lifetimes(tmp_path):
+    from datetime import timedelta
+
+    from tests.conftest import Tokens, built_app
+
+    with built_app(tmp_path, JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=5),
+                   JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=2)) as application:
+        c = application.test_client()
+        u = Tokens(application, c).user()
+        r = c.post("/api/auth/logout", headers=bearer(u["access"]), json={"everywhere": True})
+        assert r.status_code == 200, r.get_json()
+        assert c.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD}
+                      ).get_json()["expires_in"] == 300
+
+
+def test_jwt_required_in_a_reusing_app_honours_logout_everywhere(app, client, tokens):
+    from flask_jwt_extended import jwt_required
+
+    @app.get("/api/reuse-probe")
+    @jwt_required()
+    def probe():
+        return {"ok": True}
+
     u = tokens.user()
     other = client.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD}).get_json()
-    with app.app_context():  # issued in an earlier second than the logout
-        user = db.session.get(User, int(u["id"]))
-        user.tokens_valid_after = None
-        db.session.commit()
-    time.sleep(1.05)  # iat has one-second resolution: the logout must come in a later second
-    r = client.post("/api/auth/logout", headers=bearer(u["access"]), json={"everywhere": True})
+    assert client.get("/api/reuse-probe", headers=bearer(other["access_token"])).status_code == 200
+    client.post("/api/auth/logout", headers=bearer(u["access"]), json={"everywhere": True})
+    r = client.get("/api/reuse-probe", headers=bearer(other["access_token"]))
+    assert r.status_code == 401 and err(r) == "token_revoked"
+
+
+@pytest.mark.parametrize("spelled", ["ADMIN", "Admin", "aDmIn"])
+def test_usernames_are_unique_regardless_of_case(client, tokens, spelled):
+    tokens.user("admin")
+    r = client.post("/api/auth/register", json={"username": spelled, "password": PASSWORD})
+    assert r.status_code == 409 and err(r) == "username_taken"
+    # And the login finds the one account whatever the case typed.
+    assert client.post("/api/auth/login", json={"username": spelled, "password": PASSWORD}).status_code == 200
+
+
+def test_wrong_passwords_from_elsewhere_do_not_lock_the_owner_out(app, client, tokens):
+    u = tokens.user()
+    limit = app.config["LOGIN_FAILURE_LIMIT_PER_USER"][0]
+    attacker = {"REMOTE_ADDR": "198.51.100.7"}
+    for _ in range(limit + 2):
+        client.post("/api/auth/login", json={"username": u["username"], "password": "wrong-password"},
+                    environ_base=attacker)
+    r = client.post("/api/auth/login", json={"username": u["username"], "password": "wrong-password"},
+                    environ_base=attacker)
+    assert r.status_code == 429 and err(r) == "rate_limited"
+    # The owner, from their own address, still gets in.
+    r = client.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD})
     assert r.status_code == 200
-    assert err(client.post("/api/auth/refresh", headers=bearer(other["refresh_token"]))) == "token_revoked"
-    assert err(client.get("/api/auth/me", headers=bearer(other["access_token"]))) == "token_revoked"
-    fresh = client.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD}).get_json()
-    assert client.get("/api/auth/me", headers=bearer(fresh["access_token"])).status_code == 200
+
+
+def test_unknown_user_costs_the_same_hash_as_a_wrong_password(app, monkeypatch):
+    from blueprints import auth
+
+    seen = []
+    real = auth.check_password_hash
+    monkeypatch.setattr(auth, "check_password_hash", lambda h, p: seen.append(h.split("$")[0]) or real(h, p))
+    c = app.test_client()
+    Tokens_ = __import__("tests.conftest", fromlist=["Tokens"]).Tokens
+    u = Tokens_(app, c).user()
+    c.post("/api/auth/login", json={"username": u["username"], "password": "wrong-password"})
+    c.post("/api/auth/login", json={"username": "nobody-here", "password": "wrong-password"})
+    method = app.config["PASSWORD_HASH_METHOD"]
+    assert seen[-2:] == [method, method]
 
 
 @pytest.mark.parametrize("body", [{"everywhere": "yes"}, {"everywhere": 1}, {"other": True}, []])

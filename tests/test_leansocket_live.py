@@ -30,6 +30,7 @@ def ctx(request, tmp_path_factory) -> Iterator[Ctx]:
         "FLASK_SOCKET_PING_INTERVAL": str(PING_INTERVAL),
         "FLASK_SOCKET_PING_TIMEOUT": str(PING_TIMEOUT),
         "FLASK_SOCKET_RATE_LIMIT": "[1000, 1000]",
+        "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[100000, 100000]",
         "FLASK_AUDIT_FLUSH_INTERVAL": "0.05",
     })
     server.migrate()
@@ -158,7 +159,8 @@ IDLE_BUDGET_KIB = 44  # the goal is 48.8 KiB (50 KB); stock engine.io alone need
 
 def test_idle_sockets_stay_within_the_memory_budget(tmp_path_factory) -> None:
     """RSS growth of the worker per idle authenticated WebSocket (lean sockets, default settings)."""
-    server = LiveServer(tmp_path_factory.mktemp("idle"), {"FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "100000"})
+    server = LiveServer(tmp_path_factory.mktemp("idle"), {
+        "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "100000", "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[100000, 100000]"})
     server.migrate()
     server.start()
     held: list[websocket.WebSocket] = []

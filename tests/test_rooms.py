@@ -63,13 +63,43 @@ def test_dm_rooms_admit_their_two_users_only(socket_client, tokens, pair):
     assert drain(carol, "message") == []
 
 
-@pytest.mark.parametrize("a,b", [("a.b", "c"), ("x-1", "y_2"), ("bob", "alice")])
-def test_dm_room_names_with_dots(a, b):
+@pytest.mark.parametrize("a,b", [("a.b", "cee"), ("x-1", "y_2"), ("bob", "alice"), ("...", "a.b.c")])
+def test_dm_room_names_with_dots(app, tokens, a, b):
+    tokens.user(a), tokens.user(b), tokens.user("mallory")
     room = rooms.dm_room(a, b)
-    rooms.check_access(room, a)
-    rooms.check_access(room, b)
-    with pytest.raises(rooms.Forbidden):
-        rooms.check_access(room, "mallory")
+    with app.app_context():
+        rooms.check_access(room, a)
+        rooms.check_access(room, b)
+        with pytest.raises(rooms.Forbidden):
+            rooms.check_access(room, "mallory")
+
+
+def test_a_dm_name_that_two_pairs_could_claim_belongs_to_neither(app, tokens):
+    # dm.al1.bo.sm1 reads as (al1, bo.sm1) and as (al1.bo, sm1): once both pairs exist, nobody
+    # may use it, so a pair registered in advance can never read the other pair's dm.
+    for name in ("al1", "bo.sm1"):
+        tokens.user(name)
+    room = rooms.dm_room("al1", "bo.sm1")
+    assert room == rooms.dm_room("al1.bo", "sm1")
+    with app.app_context():
+        rooms.check_access(room, "al1")
+        for name in ("al1.bo", "sm1"):
+            tokens.user(name)
+        for name in ("al1", "bo.sm1", "al1.bo", "sm1"):
+            with pytest.raises(rooms.Forbidden):
+                rooms.check_access(room, name)
+
+
+def test_a_dm_with_a_user_who_does_not_exist_is_refused(app, tokens):
+    tokens.user("alice")
+    with app.app_context():
+        with pytest.raises(rooms.Forbidden):
+            rooms.check_access(rooms.dm_room("alice", "nobody"), "alice")
+        # Names must be spelled as registered: one dm name for one pair.
+        tokens.user("bob")
+        rooms.check_access("dm.alice.bob", "alice")
+        with pytest.raises(rooms.Forbidden):
+            rooms.check_access("dm.Alice.bob", "alice")
 
 
 BAD_ROOMS = ["", "a" * 65, "with space", "semi;colon", "é", "tab\t", "nul\x00", "<script>", 5, None, ["lobby"],

@@ -39,6 +39,7 @@ def cluster_env(redis_url: str, db_uri: str, **extra: str) -> dict[str, str]:
             "FLASK_REGISTRY_HEARTBEAT_TTL": str(HEARTBEAT_TTL), "FLASK_TRUSTED_PROXIES": "1",
             "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "3", "FLASK_AUTH_FAILURE_LIMIT": "[5, 60]",
             "FLASK_LOGIN_FAILURE_LIMIT_PER_USER": "[3, 300]", "FLASK_AUDIT_FLUSH_INTERVAL": "0.1",
+            "FLASK_SOCKET_REVALIDATE_INTERVAL": "1",
             **extra}
 
 

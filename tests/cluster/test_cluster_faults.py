@@ -101,3 +101,21 @@ def _crosses(src: Peer, dst: Peer, room: str, timeout: float) -> bool:
         except AssertionError:
             continue
     return False
+
+
+def test_logout_right_after_redis_returns_reaches_every_process(faults: Cluster, own_redis: RedisServer,
+                                                                peers) -> None:
+    a, b = faults.servers[:2]
+    user = register(a.url, name())
+    on_a, on_b = peers(a.url, user["access"]).connect(), peers(b.url, user["access"]).connect()
+
+    own_redis.restart()  # the listeners have not subscribed again yet when the logout publishes
+    r = requests.post(a.url + "/api/auth/logout", headers={"Authorization": "Bearer " + user["access"]},
+                      json={"everywhere": True}, timeout=5)
+    assert r.status_code == 200
+
+    # The publishing process acts at once, whatever Redis did with the message.
+    on_a.wait("auth_revoked", timeout=2)
+    # The other process gets it again once subscribed, or finds it in its revalidation sweep (1 s here).
+    on_b.wait("auth_revoked", timeout=8)
+    assert on_a.disconnected.wait(2) and on_b.disconnected.wait(2)
