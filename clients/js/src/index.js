@@ -312,6 +312,7 @@ export function createSocket(options = {}) {
       scheduleRefresh();
       return;
     }
+    if (token === sendingToken) return; // being swapped in: that swap's ack reschedules
     let ack;
     sendingToken = token;
     try {

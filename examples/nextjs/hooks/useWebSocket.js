@@ -116,6 +116,7 @@ export function useWebSocket({ url }) {
     return () => {
       hub.detach(client);
       client.close();
+      setStats(NO_STATS); // the next socket, even of the same user, counts from zero
     };
   }, [key, url, hub]);
 

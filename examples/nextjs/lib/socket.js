@@ -23,7 +23,9 @@ export function createSocket(session, { url, renewSession, onStatus, onEvent, ..
     getToken: () => token, // read on every handshake
     refreshToken: async () => {
       const next = await renewSession();
-      if (!next) throw new RealtimeError("token_revoked", "signed out");
+      // No session back: NextAuth was busy loading one, or the request failed. Without a code
+      // this counts as a network error, tried again soon (a real sign-out closes the socket).
+      if (!next) throw new Error("the session could not be renewed now");
       if (next.error) throw new RealtimeError(next.error, "the session could not be renewed");
       token = next.accessToken;
       return token;
