@@ -193,7 +193,9 @@ def test_two_users_sign_in_and_chat_in_rooms_and_dms(stack, contexts):
     b.page.get_by_role("button", name="Join", exact=True).click()
     expect(b.page.get_by_test_id("current-room")).to_have_text("side-room", timeout=T)
     expect(b.presence()).to_have_text(bob, timeout=T)
-    assert a.errors == [] and b.errors == [], (a.errors, b.errors)
+    for t in (a, b):
+        assert t.errors == [], t.errors
+        assert not [m for m in t.console if m.startswith("error")], t.console
 
 
 def test_socket_stays_connected_through_in_place_refreshes(stack, contexts):
