@@ -14,7 +14,6 @@ import secrets
 import signal
 import sqlite3
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.conftest import PASSWORD, LiveServer, free_port
+from tests.conftest import PASSWORD, LiveServer, free_port, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -46,18 +45,17 @@ class NextApp:
             [str(NEXT_DIR / "node_modules/.bin/next"), "start", "--hostname", "127.0.0.1", "--port", str(port)],
             cwd=NEXT_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"next start exited: {self.log_path.read_text()[-2000:]}")
+        try:
+            return requests.get(self.url + "/signin", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"next start exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if requests.get(self.url + "/signin", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"next start not ready: {self.log_path.read_text()[-2000:]}")
+        if not wait_for(self.ready, timeout, interval=0.2):
+            raise RuntimeError(f"next start not ready: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -107,10 +105,8 @@ def contexts(browser: Browser):
 
 
 def new_user(flask: LiveServer, prefix: str) -> str:
-    name = f"{prefix}{uuid.uuid4().hex[:8]}"
-    r = requests.post(flask.url + "/api/auth/register", json={"username": name, "password": PASSWORD}, timeout=10)
-    assert r.status_code == 201, r.text
-    return name
+    """A registered username (password: PASSWORD)."""
+    return flask.register(f"{prefix}{uuid.uuid4().hex[:8]}")["username"]
 
 
 class Tab:
@@ -272,8 +268,11 @@ def test_deleted_user_gets_a_terminal_error_not_a_reconnect_loop(stack, contexts
     expect(t.status).to_have_text("stopped: user_unknown", timeout=3 * ACCESS_TOKEN_SECONDS * 1000)
     expect(t.page.get_by_test_id("session-ended")).to_contain_text("user_unknown")
     assert t.number("retries") == 0
-    # Nothing tries again: still stopped, no retry, after several backoff periods.
-    t.page.wait_for_timeout(3000)
+    # Nothing tries again. A session refetch (what a focused tab does) is what could restart
+    # a socket: make one happen, then watch for three first-retry delays (500 ms each at most).
+    with t.page.expect_response("**/api/auth/session"):
+        t.page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    t.page.wait_for_timeout(1500)
     expect(t.status).to_have_text("stopped: user_unknown")
     assert t.number("retries") == 0
     assert t.number("connects") == 1
