@@ -260,7 +260,7 @@ export function createSocket(options = {}) {
     }
     let delayMs = attempt === 1 && code === "token_expired" ? 0 : backoffDelay(attempt, backoff);
     // A server that says when to come back (rate_limited's retry_after) is not asked sooner.
-    if (retryAfterMs > delayMs) delayMs = Math.min(retryAfterMs, Math.max(backoff.maxMs, delayMs));
+    if (retryAfterMs > delayMs) delayMs = Math.min(retryAfterMs, backoff.maxMs);
     note("retry", { code, attempt, delayMs });
     clearTimer("retry");
     timers.retry = setTimeout(() => {
