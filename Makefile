@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKER_CONNECTIONS ?= 10000
 
-.PHONY: run test deps dev-deps sysdeps vendor tools lint bench run-cluster screenshots clean
+.PHONY: run test deps dev-deps sysdeps vendor tools lint bench run-cluster screenshots clean nextjs-deps nextjs-build run-nextjs
 
 .venv/.deps: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -41,7 +41,7 @@ run: deps vendor
 # The whole suite, then the live socket tests once more with every patch on library internals
 # off (SOCKETIO_JWT_PATCHES = False): the contract holds on stock libraries too. The tests write
 # only to temporary folders: the checkout must look the same afterwards.
-test: dev-deps sysdeps vendor tools
+test: dev-deps sysdeps vendor tools nextjs-build
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
 	before=$$(git status --porcelain 2>/dev/null); \
 	.venv/bin/python -m pytest && \
@@ -65,9 +65,32 @@ bench: dev-deps vendor sysdeps
 run-cluster: deps vendor sysdeps
 	bash scripts/cluster.sh
 
+# The Next.js example (examples/nextjs): npm ci, then next build, each redone only when its
+# inputs change. npm's cache lives in .cache/npm (git-ignored) so later installs work offline.
+NEXT_DIR := examples/nextjs
+NPM_CACHE := $(CURDIR)/.cache/npm
+NEXT_SOURCES := $(shell find $(NEXT_DIR)/app $(NEXT_DIR)/components $(NEXT_DIR)/hooks $(NEXT_DIR)/lib -type f 2>/dev/null) \
+	$(NEXT_DIR)/next.config.mjs $(NEXT_DIR)/jsconfig.json
+CLIENT_SOURCES := $(wildcard clients/js/src/*) clients/js/package.json
+
+$(NEXT_DIR)/node_modules/.installed: $(NEXT_DIR)/package-lock.json $(CLIENT_SOURCES)
+	cd $(NEXT_DIR) && npm ci --cache $(NPM_CACHE) --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(NEXT_DIR)/.next/BUILD_ID: $(NEXT_DIR)/node_modules/.installed $(NEXT_SOURCES)
+	cd $(NEXT_DIR) && NEXT_TELEMETRY_DISABLED=1 node_modules/.bin/next build
+	touch $@
+
+nextjs-deps: $(NEXT_DIR)/node_modules/.installed
+nextjs-build: $(NEXT_DIR)/.next/BUILD_ID
+
+# Flask on 127.0.0.1:5000 and the Next.js app on http://127.0.0.1:3000 (examples/nextjs/README.md).
+run-nextjs: deps vendor nextjs-build
+	bash $(NEXT_DIR)/run-with-flask.sh
+
 lint: dev-deps
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
 clean:
-	rm -rf .venv node_modules static/vendor .pytest_cache tools/asyncapi/node_modules
+	rm -rf .venv node_modules static/vendor .pytest_cache tools/asyncapi/node_modules .cache $(NEXT_DIR)/node_modules $(NEXT_DIR)/.next

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Install the pinned browser dependencies (package-lock.json) and copy the
-# socket.io-client ES module build into static/vendor/, where the demo page and
-# static/js/realtime.js import it from (/static/vendor/socket.io.esm.min.js).
-# No CDN: the page works with loopback only.
+# Install the pinned browser dependencies (package-lock.json), copy the socket.io-client
+# ES module build into static/vendor/ and serve the client package's own file
+# (clients/js/src/index.js) next to it, with its one bare import
+# (`from "socket.io-client"`) pointed at the vendored build. The demo page imports
+# /static/vendor/flask-realtime-client/index.js: no CDN, no bundler, loopback only.
+# (An inline import map would do the same, but the page's Content-Security-Policy,
+# script-src 'self', refuses inline scripts, import maps included.)
 #
 # Usage: scripts/vendor.sh          (from anywhere; works relative to the repo root)
 #        SKIP_NPM_CI=1 scripts/vendor.sh   (reuse an existing node_modules/)
@@ -61,3 +64,14 @@ if grep -Eq '(href|src)="(https?:)?//' "$admin_dest/index.html"; then
     echo "vendor.sh: $admin_dest/index.html still loads something from another host" >&2
     exit 1
 fi
+
+# The package's own source, its bare import resolved to the vendored file.
+pkg="clients/js/src/index.js"
+if [[ "$(grep -c '^import { io } from "socket.io-client";$' "$pkg")" != "1" ]]; then
+    echo "vendor.sh: $pkg must import socket.io-client exactly once, as 'import { io } from \"socket.io-client\";'" >&2
+    exit 1
+fi
+rm -rf "$dest/flask-realtime-client"
+mkdir -p "$dest/flask-realtime-client"
+sed 's#^import { io } from "socket.io-client";$#import { io } from "../socket.io.esm.min.js";#' \
+    "$pkg" > "$dest/flask-realtime-client/index.js"

@@ -1,6 +1,7 @@
 // Demo page logic. Uses the shared client module; every piece of server or user text is
 // rendered with textContent (never innerHTML). Tokens live in memory only.
-import { createSocket, formatStatus } from "/static/js/realtime.js";
+// The client package (clients/js), served by scripts/vendor.sh.
+import { createSocket, dmRoom, formatStatus } from "/static/vendor/flask-realtime-client/index.js";
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -163,10 +164,6 @@ function summarize(payload) {
 
 function showError(node, text) {
   node.textContent = text || "";
-}
-
-function dmRoom(a, b) {
-  return `dm.${[a, b].sort().join(".")}`;
 }
 
 // ---- rendering ---------------------------------------------------------------------

@@ -1,0 +1,278 @@
+"""The Next.js example (examples/nextjs) in Chromium, against a real gunicorn server.
+
+The app is built once with `next build` (`make nextjs-build`, a no-op when nothing changed)
+and served with `next start`; the Flask server issues 5-second access tokens and lets the
+Next.js origin in through CORS_ALLOWED_ORIGINS. Every user signs in through NextAuth's
+credentials provider, which logs in against the Flask REST API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.conftest import PASSWORD, LiveServer, free_port, wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+ROOT = Path(__file__).resolve().parents[2]
+NEXT_DIR = ROOT / "examples" / "nextjs"
+ACCESS_TOKEN_SECONDS = 5
+T = 15_000  # expect timeout (ms)
+
+
+class NextApp:
+    """`next start` of the built example on a free loopback port."""
+
+    def __init__(self, workdir: Path, flask_url: str, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = workdir / "next.log"
+        env = {**os.environ, "NEXT_PUBLIC_SOCKET_URL": flask_url, "REALTIME_API_URL": flask_url,
+               "NEXTAUTH_URL": self.url, "NEXTAUTH_SECRET": secrets.token_urlsafe(32),
+               "NEXT_TELEMETRY_DISABLED": "1", "NODE_ENV": "production"}
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(NEXT_DIR / "node_modules/.bin/next"), "start", "--hostname", "127.0.0.1", "--port", str(port)],
+            cwd=NEXT_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"next start exited: {self.log_path.read_text()[-2000:]}")
+        try:
+            return requests.get(self.url + "/signin", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        if not wait_for(self.ready, timeout, interval=0.2):
+            raise RuntimeError(f"next start not ready: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """(Flask LiveServer, NextApp): the example wired to a real server with 5-second tokens."""
+    subprocess.run(["make", "-s", "nextjs-build"], cwd=ROOT, check=True)
+    workdir = tmp_path_factory.mktemp("nextjs")
+    next_port = free_port()
+    flask = LiveServer(workdir, {
+        "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(ACCESS_TOKEN_SECONDS),
+        "FLASK_CORS_ALLOWED_ORIGINS": json.dumps([f"http://127.0.0.1:{next_port}"]),
+    })
+    flask.migrate()
+    flask.start()
+    app = NextApp(workdir, flask.url, next_port)
+    try:
+        app.wait_ready()
+        yield flask, app
+    finally:
+        app.stop()
+        flask.stop()
+
+
+@pytest.fixture
+def contexts(browser: Browser):
+    """Factory of fresh browser contexts (separate cookie jars: separate users)."""
+    made: list[BrowserContext] = []
+
+    def make() -> BrowserContext:
+        ctx = browser.new_context()
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+def new_user(flask: LiveServer, prefix: str) -> str:
+    """A registered username (password: PASSWORD)."""
+    return flask.register(f"{prefix}{uuid.uuid4().hex[:8]}")["username"]
+
+
+class Tab:
+    """One page of the example, with the errors it logged."""
+
+    def __init__(self, ctx: BrowserContext, url: str) -> None:
+        self.page: Page = ctx.new_page()
+        self.errors: list[str] = []
+        self.console: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.url = url
+        self.status = self.page.get_by_test_id("connection-status")
+
+    def sign_in(self, name: str) -> Tab:
+        self.page.goto(self.url + "/signin")
+        self.page.get_by_label("Username").fill(name)
+        self.page.get_by_label("Password").fill(PASSWORD)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.status).to_have_text("connected", timeout=T)
+        expect(self.page.get_by_test_id("username")).to_have_text(name)
+        return self
+
+    def open_home(self) -> Tab:
+        self.page.goto(self.url + "/")
+        expect(self.status).to_have_text("connected", timeout=T)
+        return self
+
+    def presence(self):
+        return self.page.get_by_role("list", name="Here now")
+
+    def messages(self):
+        return self.page.get_by_role("list", name="Messages")
+
+    def say(self, text: str) -> None:
+        box = self.page.get_by_label("Message", exact=True)
+        expect(box).to_be_enabled(timeout=T)
+        box.fill(text)
+        box.press("Enter")
+        expect(box).to_have_value("", timeout=T)  # acked by the server
+
+    def dm(self, other: str) -> None:
+        self.page.get_by_label("Direct message to").fill(other)
+        self.page.get_by_role("button", name="DM", exact=True).click()
+
+    def number(self, test_id: str) -> int:
+        return int(self.page.get_by_test_id(test_id).inner_text())
+
+
+def test_two_users_sign_in_and_chat_in_rooms_and_dms(stack, contexts):
+    flask, app = stack
+    alice, bob = new_user(flask, "alice"), new_user(flask, "bob")
+    a = Tab(contexts(), app.url).sign_in(alice)
+    b = Tab(contexts(), app.url).sign_in(bob)
+
+    # Both in the default room, each sees the other.
+    for t in (a, b):
+        expect(t.page.get_by_test_id("current-room")).to_have_text("lobby")
+        expect(t.presence()).to_contain_text(alice, timeout=T)
+        expect(t.presence()).to_contain_text(bob, timeout=T)
+
+    a.say("hello from alice")
+    expect(b.messages()).to_contain_text("hello from alice", timeout=T)
+    b.say("hi alice")
+    expect(a.messages()).to_contain_text("hi alice", timeout=T)
+
+    # A DM: both sides build the same room name; a third user never sees it.
+    room = "dm." + ".".join(sorted([alice, bob]))
+    a.dm(bob)
+    expect(a.page.get_by_test_id("current-room")).to_have_text(room, timeout=T)
+    expect(a.presence()).to_contain_text(alice, timeout=T)
+    b.dm(alice)
+    expect(b.page.get_by_test_id("current-room")).to_have_text(room, timeout=T)
+    expect(a.presence()).to_contain_text(bob, timeout=T)
+    a.say("just between us")
+    expect(b.messages()).to_contain_text("just between us", timeout=T)
+
+    # A room joined from the form.
+    b.page.get_by_label("Room name").fill("side-room")
+    b.page.get_by_role("button", name="Join", exact=True).click()
+    expect(b.page.get_by_test_id("current-room")).to_have_text("side-room", timeout=T)
+    expect(b.presence()).to_have_text(bob, timeout=T)
+    for t in (a, b):
+        assert t.errors == [], t.errors
+        assert not [m for m in t.console if m.startswith("error")], t.console
+
+
+def test_socket_stays_connected_through_in_place_refreshes(stack, contexts):
+    flask, app = stack
+    t = Tab(contexts(), app.url).sign_in(new_user(flask, "long"))
+    sid = t.page.get_by_test_id("sid").inner_text()
+    assert sid and sid != "-"
+    # 5-second tokens: 20 s connected takes at least four in-place refreshes.
+    try:
+        t.page.wait_for_function(
+            """() => {
+              const at = Number(document.querySelector('[data-testid=connects]').dataset.connectedAt);
+              const refreshes = Number(document.querySelector('[data-testid=refreshes]').textContent);
+              return at > 0 && Date.now() - at >= 20000 && refreshes >= 4;
+            }""",
+            timeout=45_000,
+        )
+    except Exception as e:
+        panel = t.page.locator(".connection").inner_text()
+        raise AssertionError(f"not 20 s connected with 4 refreshes: {panel!r}; console: {t.console[-20:]}") from e
+    expect(t.status).to_have_text("connected")
+    assert t.page.get_by_test_id("sid").inner_text() == sid  # the same socket all along
+    assert t.number("connects") == 1
+    assert t.number("retries") == 0
+    # ... and it still works.
+    t.say("still here")
+    expect(t.messages()).to_contain_text("still here", timeout=T)
+    assert t.errors == []
+
+
+def test_sign_out_in_one_tab_stops_that_users_sockets(stack, contexts):
+    flask, app = stack
+    carol, dave = new_user(flask, "carol"), new_user(flask, "dave")
+    browser_ctx = contexts()
+    first = Tab(browser_ctx, app.url).sign_in(carol)
+    second = Tab(browser_ctx, app.url).open_home()  # same browser: same NextAuth session
+    watcher = Tab(contexts(), app.url).sign_in(dave)
+    expect(watcher.presence()).to_contain_text(carol, timeout=T)
+
+    first.page.get_by_role("button", name="Sign out").click()
+    for t in (first, second):
+        expect(t.status).to_have_text("signed out", timeout=T)
+        expect(t.page.get_by_test_id("signed-out")).to_be_visible()
+    # Every socket of carol's is gone: the server tells the room she left.
+    expect(watcher.presence()).not_to_contain_text(carol, timeout=T)
+    expect(watcher.presence()).to_contain_text(dave)
+    expect(watcher.status).to_have_text("connected")
+
+
+def test_another_user_signing_in_gets_a_new_socket(stack, contexts):
+    flask, app = stack
+    frank, grace, heidi = new_user(flask, "frank"), new_user(flask, "grace"), new_user(flask, "heidi")
+    watcher = Tab(contexts(), app.url).sign_in(heidi)
+    t = Tab(contexts(), app.url).sign_in(frank)
+    expect(watcher.presence()).to_contain_text(frank, timeout=T)
+    first_sid = t.page.get_by_test_id("sid").inner_text()
+
+    t.sign_in(grace)  # same browser, no sign-out in between
+    expect(t.page.get_by_test_id("sid")).not_to_have_text(first_sid, timeout=T)
+    expect(watcher.presence()).to_contain_text(grace, timeout=T)
+    expect(watcher.presence()).not_to_contain_text(frank, timeout=T)  # frank's socket is closed
+    assert t.number("connects") == 1  # counted for grace's socket alone
+
+
+def test_deleted_user_gets_a_terminal_error_not_a_reconnect_loop(stack, contexts):
+    flask, app = stack
+    name = new_user(flask, "erin")
+    t = Tab(contexts(), app.url).sign_in(name)
+
+    # The account is disabled (what deleting a user does to its tokens): the next renewal,
+    # at most one token lifetime away, is refused with user_unknown.
+    with sqlite3.connect(flask.db_uri.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE users SET is_active = 0 WHERE username = ?", (name,))
+    expect(t.status).to_have_text("stopped: user_unknown", timeout=3 * ACCESS_TOKEN_SECONDS * 1000)
+    expect(t.page.get_by_test_id("session-ended")).to_contain_text("user_unknown")
+    assert t.number("retries") == 0
+    # Nothing tries again. A session refetch (what a focused tab does) is what could restart
+    # a socket: make one happen, then watch for three first-retry delays (500 ms each at most).
+    with t.page.expect_response("**/api/auth/session"):
+        t.page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    t.page.wait_for_timeout(1500)
+    expect(t.status).to_have_text("stopped: user_unknown")
+    assert t.number("retries") == 0
+    assert t.number("connects") == 1
