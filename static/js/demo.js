@@ -1,7 +1,8 @@
 // Demo page logic. Uses the shared client module; every piece of server or user text is
 // rendered with textContent (never innerHTML). Tokens live in memory only.
-// The client package (clients/js), served by scripts/vendor.sh.
-import { createSocket, dmRoom, formatStatus } from "/static/vendor/flask-realtime-client/index.js";
+// The client package (clients/js), served by scripts/vendor.sh; the page's import map resolves
+// both bare names to the vendored files.
+import { createSocket, dmRoom, formatStatus } from "flask-realtime-client";
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 const ROOM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
