@@ -167,3 +167,29 @@ def test_one_setting_switches_every_patch_off(tmp_path, monkeypatch):
     c = socket_client(app, access_token(app, "7"), namespace="/x")
     assert c.emit("whoami", callback=True, namespace="/x")["user"] == "ann"
     get_state(app).hub.close()
+
+
+def test_the_sweep_checks_live_sockets_with_the_hosts_own_loaders(host):
+    app, _, _ = host
+    kept, banned = socket_client(app, access_token(app, "7"), namespace="/x"), \
+        socket_client(app, access_token(app, "8"), namespace="/x")
+    assert kept.is_connected("/x") and banned.is_connected("/x")
+    BANNED.add("8")  # the host's user loader now refuses 8; nobody called revoke()
+    try:
+        assert get_state(app).hub.sweeper.sweep() == 1
+    finally:
+        BANNED.discard("8")
+    assert kept.is_connected("/x") and not banned.is_connected("/x")
+
+
+def test_revoke_names_a_session_and_an_instant(host):
+    app, _, ext = host
+    early = socket_client(app, access_token(app, "7", ses="login-1", iat_ms=1_000), namespace="/x")
+    late = socket_client(app, access_token(app, "7", ses="login-2", iat_ms=3_000), namespace="/x")
+    with app.app_context():
+        ext.revoke(jti="login-1")  # a session: every socket whose token has it as `ses`
+    assert not early.is_connected("/x") and late.is_connected("/x")
+    again = socket_client(app, access_token(app, "7", ses="login-3", iat_ms=2_000), namespace="/x")
+    with app.app_context():
+        ext.revoke(user_id=7, issued_before_ms=2_500)  # spares tokens issued after the instant
+    assert not again.is_connected("/x") and late.is_connected("/x")
