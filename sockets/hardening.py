@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from realtime.state import State
-from sockets import backpressure, framing, leansocket, leanstack, timeouts, wsguard
+from sockets import backpressure, framing, gevent_ws, leansocket, leanstack, timeouts, wsguard
 from sockets.cors import SocketCors
 
 
@@ -28,7 +28,8 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     eio = socketio.server.eio
     lean = leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"]))
     handles = Hardening(
-        websocket_hardened=wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean=lean),
+        websocket_hardened=(wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean=lean)
+                            or gevent_ws.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]))),
         lean_sockets=lean,
         connect_timeout=timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"])),
         send_queue=backpressure.install(socketio, state.audit, state.registry, int(cfg["SOCKET_MAX_SEND_QUEUE"])),
@@ -36,7 +37,7 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     framing.install(socketio, state.audit, state.registry)
     cors = SocketCors(leanstack.flat(app.wsgi_app), cfg["CORS_ALLOWED_ORIGINS"])
     app.wsgi_app = leanstack.flat(cors)  # type: ignore[method-assign]
-    if lean and eio.async_mode == "eventlet":
+    if lean:  # lean implies eventlet or gevent, whose WebSocket classes both read `eventlet.input`
         app.wsgi_app = leanstack.prefill_input(app.wsgi_app)  # type: ignore[method-assign]
     app.extensions["socket_hardening"] = handles
     return handles
