@@ -110,6 +110,8 @@ class GeventWebSocket:
     # The request's green thread is the only reader: an idle socket keeps a socket, an empty
     # buffer and a few ints. `_lock` (made on the first send) keeps two senders' frames whole.
     __slots__ = ("socket", "max_size", "buf", "closed", "close_sent", "_lock")
+    # Makes the send lock; None: gevent's Semaphore, imported on first use.
+    lock_factory: Callable[[], Any] | None = None
 
     def __init__(self, sock: Any, max_size: int) -> None:
         self.socket = sock  # engine.io sets its read timeout (ping interval + timeout) through it
@@ -210,9 +212,10 @@ class GeventWebSocket:
         frame = encode_frame(opcode, payload)
         lock = self._lock
         if lock is None:
-            from gevent.lock import Semaphore
-
-            lock = self._lock = Semaphore()
+            factory = self.lock_factory
+            if factory is None:
+                from gevent.lock import Semaphore as factory
+            lock = self._lock = factory()
         with lock:  # sendall may yield midway; another sender's frame must not land inside this one
             self.socket.sendall(frame)
 
