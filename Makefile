@@ -67,8 +67,8 @@ bench: dev-deps gevent-deps vendor sysdeps
 	bash bench/run.sh
 
 # Two gunicorn processes on Redis and PostgreSQL behind nginx (docs/scaling.md).
-run-cluster: deps vendor sysdeps
-	bash scripts/cluster.sh
+run-cluster: $(RUN_VENV)/.deps vendor sysdeps
+	WORKER=$(WORKER) bash scripts/cluster.sh
 
 lint: dev-deps
 	.venv/bin/ruff check .
