@@ -59,8 +59,10 @@ run: $(RUN_VENV)/.deps vendor
 # Everything under eventlet, then every test that starts a real server again under gevent.
 test: dev-deps gevent-deps sysdeps vendor
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
-	.venv/bin/python -m pytest && \
-	WORKER=gevent .venv/bin/python -m pytest $(LIVE_TESTS)
+	.venv/bin/python -m pytest; eventlet=$$?; \
+	WORKER=gevent .venv/bin/python -m pytest $(LIVE_TESTS); gevent=$$?; \
+	echo "make test: eventlet pass exit $$eventlet, gevent pass exit $$gevent"; \
+	[ $$eventlet = 0 ] && [ $$gevent = 0 ]
 
 # Peers side by side, 3 rounds: writes docs/benchmarks.md and docs/benchmarks.png (~20 min).
 bench: dev-deps gevent-deps vendor sysdeps
