@@ -14,14 +14,16 @@ the whole message over `SOCKET_MAX_MESSAGE_BYTES` (close 1009), so no client mak
 hold more than that; it negotiates no extension; it closes the WebSocket on a text message
 engine.io cannot decode (1002) and on any protocol error. Handshakes that are not RFC 6455
 (the pre-RFC hixie drafts, a missing or malformed key) get a 400. With compression switched on
-and offered, the socket is simple-websocket's, given the maximum message size.
+and offered, or on a server other than gunicorn, the socket is simple-websocket's, given the
+maximum message size (and, with compression off, shown no offer).
 
 Written for python-engineio 4.15, simple-websocket 1.1, gunicorn 27 and gevent 26. It replaces
 the `websocket` entry of one engine.io server's async driver (a per-server copy) and takes the
 connection over the way engine.io's own gunicorn support does (write the 101 response on
-`gunicorn.socket`, then end the request with StopIteration). What the compression path uses of
-engine.io's driver is checked when installing; when it is missing that path stays stock, with
-one warning. `run_blocking` and `patched` are the gevent halves of `realtime.green`.
+`gunicorn.socket`, then end the request with StopIteration). What it uses of engine.io's driver
+(the `websocket` entry, the simple-websocket wrapper class) is checked when installing; where it
+is missing that part stays stock, with one warning. `run_blocking` and `patched` are the gevent
+halves of `realtime.green`.
 """
 
 from __future__ import annotations
@@ -249,8 +251,10 @@ def _bad_request(start_response: Callable, message: str) -> list[bytes]:
 class GeventWebSocketWSGI:
     """engine.io's `websocket` driver entry for gevent: RFC 6455 only, capped, no compression unless enabled."""
 
-    def __init__(self, handler: Callable[[Any], Any], server: Any, compressed: Callable | None = None) -> None:
-        self.handler, self.server, self.compressed = handler, server, compressed
+    def __init__(self, handler: Callable[[Any], Any], server: Any, fallback: Callable | None = None,
+                 compression: bool = False) -> None:
+        self.handler, self.server = handler, server
+        self.fallback, self.compression = fallback, compression
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         key = accept_key(environ)
@@ -259,12 +263,16 @@ class GeventWebSocketWSGI:
         sock = environ.get("gunicorn.socket")
         if sock is None and "eventlet.input" in environ:  # sockets.leanstack.prefill_input moved it there
             sock = environ["eventlet.input"].get_socket()
-        if sock is None:
-            return _bad_request(start_response, "WebSockets need gunicorn's gevent worker.")
         offered = "permessage-deflate" in environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS", "")
-        if offered and self.compressed is not None:
-            environ["gunicorn.socket"] = sock  # where simple-websocket looks for it
-            return self.compressed(self.handler, self.server)(environ, start_response)
+        if sock is None or (offered and self.compression):
+            # Compression, or a server other than gunicorn: simple-websocket, given the limit.
+            if self.fallback is None:
+                return _bad_request(start_response, "WebSockets are not available on this server.")
+            if not self.compression:
+                environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)  # no offer seen, none accepted
+            if sock is not None:
+                environ["gunicorn.socket"] = sock  # where simple-websocket looks for it
+            return self.fallback(self.handler, self.server)(environ, start_response)
         sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      b"Sec-WebSocket-Accept: " + key.encode("ascii") + b"\r\n\r\n")
         ws = GeventWebSocket(sock, int(self.server.max_http_buffer_size))
@@ -276,7 +284,7 @@ class GeventWebSocketWSGI:
         raise StopIteration
 
 
-def compressed_class(max_size: int) -> Callable | None:
+def capped_class(max_size: int) -> Callable | None:
     """simple-websocket as engine.io's gevent driver builds it, plus a maximum message size; None if missing."""
     try:
         import gevent.event
@@ -323,18 +331,21 @@ def install(eio: Any, compression: bool = False) -> bool:
     """Serve this engine.io server's WebSockets with GeventWebSocket; False when not on gevent."""
     if eio.async_mode != "gevent":
         return False
+    stock = getattr(eio, "_async", {}).get("websocket")
+    if stock is None:
+        log.warning("engine.io's gevent driver is not the one sockets/gevent_ws.py was written for (python-engineio "
+                    "4.15): WebSockets are served stock, compression and message size unchecked while read")
+        return False
     tune()
-    compressed = None
-    if compression:
-        compressed = compressed_class(int(eio.max_http_buffer_size))
-        if compressed is None:
-            log.warning("engine.io's gevent driver is not the one this module was written for (python-engineio "
-                        "4.15): compressed WebSockets are not capped at SOCKET_MAX_MESSAGE_BYTES while read")
-            compressed = eio._async["websocket"]
+    fallback = capped_class(int(eio.max_http_buffer_size))
+    if fallback is None:
+        log.warning("engine.io's simple-websocket wrapper is not the one sockets/gevent_ws.py was written for "
+                    "(python-engineio 4.15): compressed WebSockets are not capped while read")
+        fallback = stock
 
     def websocket_app(handler: Any, server: Any) -> Any:
         # A bound method: calling it nests no C interpreter loop under each parked reader.
-        return flat(GeventWebSocketWSGI(handler, server, compressed))
+        return flat(GeventWebSocketWSGI(handler, server, fallback, compression))
 
     # A per-server copy: the driver's module-level dict stays untouched.
     eio._async = {**eio._async, "websocket": websocket_app}

@@ -186,9 +186,24 @@ def test_handshake_answers_101_without_extensions_and_hands_over_the_socket() ->
         client.close()
 
 
+@pytest.mark.parametrize(("compression", "offer_seen"), [(False, False), (True, True)])
+def test_other_servers_and_compression_use_the_capped_fallback(compression: bool, offer_seen: bool) -> None:
+    calls: list[dict] = []
+
+    def fallback(handler: Any, server: Any) -> Any:
+        return lambda environ, start_response: calls.append(dict(environ)) or [b"fallback"]
+
+    app = GeventWebSocketWSGI(print, type("S", (), {"max_http_buffer_size": LIMIT})(), fallback, compression)
+    environ = {**GOOD, "HTTP_SEC_WEBSOCKET_EXTENSIONS": "permessage-deflate"}  # no gunicorn.socket
+    assert app(environ, lambda *a: None) == [b"fallback"]
+    assert ("HTTP_SEC_WEBSOCKET_EXTENSIONS" in calls[0]) is offer_seen
+
+
 def test_install_is_for_gevent_servers_only() -> None:
     eio = type("E", (), {"async_mode": "eventlet", "_async": {"websocket": object}})()
     assert gevent_ws.install(eio) is False and eio._async == {"websocket": object}
     eio.async_mode, eio.max_http_buffer_size = "gevent", LIMIT
     assert gevent_ws.install(eio) is True
     assert eio._async["websocket"] is not object
+    driverless = type("E", (), {"async_mode": "gevent", "max_http_buffer_size": LIMIT})()
+    assert gevent_ws.install(driverless) is False  # not the engine.io it was written for: stock, one warning
