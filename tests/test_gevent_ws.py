@@ -199,11 +199,13 @@ def test_other_servers_and_compression_use_the_capped_fallback(compression: bool
     assert ("HTTP_SEC_WEBSOCKET_EXTENSIONS" in calls[0]) is offer_seen
 
 
-def test_install_is_for_gevent_servers_only() -> None:
+def test_install_is_for_gevent_servers_only(caplog: pytest.LogCaptureFixture) -> None:
     eio = type("E", (), {"async_mode": "eventlet", "_async": {"websocket": object}})()
     assert gevent_ws.install(eio) is False and eio._async == {"websocket": object}
     eio.async_mode, eio.max_http_buffer_size = "gevent", LIMIT
     assert gevent_ws.install(eio) is True
     assert eio._async["websocket"] is not object
     driverless = type("E", (), {"async_mode": "gevent", "max_http_buffer_size": LIMIT})()
+    caplog.clear()
     assert gevent_ws.install(driverless) is False  # not the engine.io it was written for: stock, one warning
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
