@@ -43,6 +43,10 @@ from sockets.wsguard import fast_mask, is_engineio_text
 
 log = logging.getLogger(__name__)
 
+# distribution -> (lowest, first untested) version this module was written for and tested with.
+WRITTEN_FOR = {"python-engineio": ("4.13", "4.16"), "simple-websocket": ("1.0", "1.2"),
+               "gevent": ("26.0", "27"), "gunicorn": ("27.0", "28")}
+
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 DATA_OPCODES = frozenset({OP_CONT, OP_TEXT, OP_BINARY})
@@ -327,15 +331,26 @@ def tune() -> None:
         gevent.config.track_greenlet_tree = False
 
 
+def missing(eio: Any) -> list[str]:
+    """The engine.io internals this module needs and cannot find on this server (empty: all there)."""
+    problems = []
+    if not isinstance(getattr(eio, "_async", None), dict) or "websocket" not in eio._async:
+        problems.append("engine.io server has no `_async['websocket']` driver entry")
+    if not hasattr(eio, "max_http_buffer_size"):
+        problems.append("engine.io server has no `max_http_buffer_size`")
+    return problems
+
+
 def install(eio: Any, compression: bool = False) -> bool:
     """Serve this engine.io server's WebSockets with GeventWebSocket; False when not on gevent."""
     if eio.async_mode != "gevent":
         return False
-    stock = getattr(eio, "_async", {}).get("websocket")
-    if stock is None:
-        log.warning("engine.io's gevent driver is not the one sockets/gevent_ws.py was written for (python-engineio "
-                    "4.15): WebSockets are served stock, compression and message size unchecked while read")
+    problems = missing(eio)
+    if problems:
+        log.warning("sockets/gevent_ws.py was written for python-engineio 4.15 (%s): WebSockets are served stock, "
+                    "compression and message size unchecked while read", "; ".join(problems))
         return False
+    stock = eio._async["websocket"]
     tune()
     fallback = capped_class(int(eio.max_http_buffer_size))
     if fallback is None:
