@@ -160,12 +160,14 @@ def free_port() -> int:
 class LiveServer:
     """A real `gunicorn -k $WORKER` process on loopback (eventlet unless WORKER says gevent)."""
 
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None,
+                 worker: str | None = None) -> None:
         self.workdir = workdir
+        self.worker = worker or WORKER
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_uri = f"sqlite:///{workdir / 'live.sqlite'}"
-        self.bin, runtime_env = RUNTIMES[WORKER]
+        self.bin, runtime_env = RUNTIMES[self.worker]
         self.env = {**os.environ, **runtime_env, "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
                     "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SECRET_KEY": "s" * 40,
                     "FLASK_AUDIT_SPILL_FILE": str(workdir / "spill.jsonl"),
@@ -182,7 +184,7 @@ class LiveServer:
         """Start gunicorn and wait for /healthz."""
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(self.bin / "gunicorn"), "-k", WORKER, "-w", "1", "--no-control-socket",
+            [str(self.bin / "gunicorn"), "-k", self.worker, "-w", "1", "--no-control-socket",
              "--worker-connections", "2000", "--graceful-timeout", "10", "-b", f"127.0.0.1:{self.port}",
              "wsgi:app"], cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True)  # its own process group, so stop() can reap the worker too
