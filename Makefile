@@ -64,7 +64,8 @@ test: dev-deps gevent-deps sysdeps vendor
 	echo "make test: eventlet pass exit $$eventlet, gevent pass exit $$gevent"; \
 	[ $$eventlet = 0 ] && [ $$gevent = 0 ]
 
-# Peers side by side, 3 rounds: writes docs/benchmarks.md and docs/benchmarks.png (~20 min).
+# Peers side by side (the app on eventlet and on gevent), 3 rounds: writes docs/benchmarks.md and
+# docs/benchmarks.png (~25 min).
 bench: dev-deps gevent-deps vendor sysdeps
 	bash bench/run.sh
 
