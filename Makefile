@@ -5,8 +5,24 @@ PIP := .venv/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKER_CONNECTIONS ?= 10000
+# The runtime of `make run`: eventlet (gunicorn 25, .venv) or gevent (gunicorn 27, .venv-gevent).
+WORKER ?= eventlet
+ifeq ($(WORKER),eventlet)
+RUN_VENV := .venv
+RUN_ENV :=
+else ifeq ($(WORKER),gevent)
+RUN_VENV := .venv-gevent
+RUN_ENV := FLASK_SOCKETIO_ASYNC_MODE=gevent
+else
+$(error WORKER must be eventlet or gevent)
+endif
+# pytest-xdist: test files spread over this many processes (module-scoped servers stay per file).
+PYTEST_WORKERS ?= 3
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
+# Tests that start real servers; `make test` runs them a second time under gevent.
+LIVE_TESTS := $(wildcard tests/test_*_live.py) tests/test_socket_js.py tests/cluster tests/browser
 
-.PHONY: run test deps dev-deps sysdeps vendor tools lint bench run-cluster screenshots clean nextjs-deps nextjs-build run-nextjs
+.PHONY: run test deps dev-deps gevent-deps sysdeps vendor tools lint bench run-cluster screenshots clean nextjs-deps nextjs-build run-nextjs
 
 .venv/.deps: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -18,8 +34,17 @@ WORKER_CONNECTIONS ?= 10000
 	$(PIP) install -q -r requirements-dev.txt
 	touch $@
 
+# gevent runs on a current gunicorn, which has no eventlet worker: its own venv, the same app pins.
+.venv-gevent/.deps: requirements.txt requirements-gevent.txt
+	test -x .venv-gevent/bin/python || python3 -m venv .venv-gevent
+	.venv-gevent/bin/pip install -q --upgrade pip
+	grep -vE '^(gunicorn|eventlet)==' requirements.txt > .venv-gevent/requirements-app.txt
+	.venv-gevent/bin/pip install -q -r .venv-gevent/requirements-app.txt -r requirements-gevent.txt
+	touch $@
+
 deps: .venv/.deps
 dev-deps: .venv/.dev-deps
+gevent-deps: .venv-gevent/.deps
 
 # System packages the tests start themselves (apt installs do not start services here).
 sysdeps:
@@ -32,38 +57,42 @@ vendor:
 tools:
 	@bash scripts/tools.sh
 
-run: deps vendor
-	.venv/bin/flask --app app db upgrade
+run: $(RUN_VENV)/.deps vendor
+	$(RUN_ENV) $(RUN_VENV)/bin/flask --app app db upgrade
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
-	exec .venv/bin/gunicorn -k eventlet -w 1 --worker-connections $(WORKER_CONNECTIONS) \
+	$(RUN_ENV) exec $(RUN_VENV)/bin/gunicorn -k $(WORKER) -w 1 --worker-connections $(WORKER_CONNECTIONS) \
 		-b $(HOST):$(PORT) wsgi:app
 
-# The whole suite, then the live socket tests once more with every patch on library internals
-# off (SOCKETIO_JWT_PATCHES = False): the contract holds on stock libraries too. The tests write
-# only to temporary folders: the checkout must look the same afterwards.
-test: dev-deps sysdeps vendor tools nextjs-build
+# Three passes, each spread over PYTEST_WORKERS processes: everything under eventlet; every test
+# that starts a real server again under gevent; the live socket tests once more with every patch
+# on library internals off (SOCKETIO_JWT_PATCHES = False), so the contract is proven on stock
+# libraries too. The tests write only to temporary folders: the checkout must look the same
+# afterwards (checked after each pass).
+test: dev-deps gevent-deps sysdeps vendor tools nextjs-build
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
 	before=$$(git status --porcelain 2>/dev/null); \
-	.venv/bin/python -m pytest && \
-	SOCKETIO_JWT_TEST_PATCHES=off .venv/bin/python -m pytest -m "live and not needs_patches"; rc=$$?; \
-	after=$$(git status --porcelain 2>/dev/null); \
-	if [ "$$before" != "$$after" ]; then \
-		echo "make test changed the checkout (git status --porcelain):"; \
-		diff <(echo "$$before") <(echo "$$after"); exit 1; \
-	fi; \
-	exit $$rc
+	unchanged() { after=$$(git status --porcelain 2>/dev/null); [ "$$before" = "$$after" ] && return 0; \
+		echo "make test changed the checkout (git status --porcelain):"; diff <(echo "$$before") <(echo "$$after"); \
+		return 1; }; \
+	.venv/bin/python -m pytest $(XDIST); eventlet=$$?; unchanged || exit 1; \
+	WORKER=gevent .venv/bin/python -m pytest $(XDIST) $(LIVE_TESTS); gevent=$$?; unchanged || exit 1; \
+	echo "make test: eventlet pass exit $$eventlet, gevent pass exit $$gevent; now the patches-off pass"; \
+	SOCKETIO_JWT_TEST_PATCHES=off .venv/bin/python -m pytest $(XDIST) -m "live and not needs_patches"; stock=$$?; \
+	unchanged || exit 1; \
+	[ $$eventlet = 0 ] && [ $$gevent = 0 ] && [ $$stock = 0 ]
 
 # The pictures in the docs (docs/demo.png), from a real server driven in Chromium.
 screenshots: dev-deps sysdeps vendor
 	.venv/bin/python scripts/screenshots.py
 
-# Peers side by side, 3 rounds: writes docs/benchmarks.md and docs/benchmarks.png (~20 min).
-bench: dev-deps vendor sysdeps
+# Peers side by side (the app on eventlet and on gevent), 3 rounds: writes docs/benchmarks.md and
+# docs/benchmarks.png (~25 min).
+bench: dev-deps gevent-deps vendor sysdeps
 	bash bench/run.sh
 
 # Two gunicorn processes on Redis and PostgreSQL behind nginx (docs/scaling.md).
-run-cluster: deps vendor sysdeps
-	bash scripts/cluster.sh
+run-cluster: $(RUN_VENV)/.deps vendor sysdeps
+	WORKER=$(WORKER) bash scripts/cluster.sh
 
 # The Next.js example (examples/nextjs): npm ci, then next build, each redone only when its
 # inputs change. npm's cache lives in .cache/npm (git-ignored) so later installs work offline.
@@ -93,4 +122,4 @@ lint: dev-deps
 	.venv/bin/mypy
 
 clean:
-	rm -rf .venv node_modules static/vendor .pytest_cache tools/asyncapi/node_modules .cache $(NEXT_DIR)/node_modules $(NEXT_DIR)/.next
+	rm -rf .venv .venv-gevent node_modules static/vendor .pytest_cache tools/asyncapi/node_modules .cache $(NEXT_DIR)/node_modules $(NEXT_DIR)/.next

@@ -1,8 +1,15 @@
-"""gunicorn entry point: `gunicorn -k eventlet -w 1 wsgi:app`."""
+"""gunicorn entry point: `gunicorn -k eventlet -w 1 wsgi:app` or `gunicorn -k gevent -w 1 wsgi:app`."""
 
 import os
+import sys
 
 os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")  # before psycopg is imported
+
+if "gevent" in sys.modules:
+    from flask_socketio_jwt.runtime.gevent import patched
+
+    if patched():  # gunicorn's gevent worker patched the process before loading us
+        os.environ.setdefault("FLASK_SOCKETIO_ASYNC_MODE", '"gevent"')
 
 if os.environ.get("FLASK_SOCKETIO_ASYNC_MODE", '"eventlet"').strip('"') == "eventlet":
     from flask_socketio_jwt.runtime.green import monkey_patch

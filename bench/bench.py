@@ -39,6 +39,8 @@ BENCH = ROOT / "bench"
 LOADGEN = BENCH / "loadgen" / "loadgen.js"
 NODE_PEER = BENCH / "peers" / "node" / "server.js"
 PY = Path(sys.executable)
+# The gevent runtime lives in its own venv (gunicorn 27; gunicorn 26 removed the eventlet worker).
+GEVENT_BIN = ROOT / ".venv-gevent" / "bin"
 SERVER_CPU = os.environ.get("BENCH_SERVER_CPU", "0")
 GEN_CPU = os.environ.get("BENCH_GEN_CPU", "1")
 # The machine is shared: other people's test suites run on the same two cores and
@@ -102,8 +104,8 @@ def make_conf(smoke: bool) -> dict:
         proof=os.environ.get("BENCH_PROOF", "1" if d["proof"] else "0") == "1",
         users=env_int("BENCH_USERS", d["users"]),
         tokens=env_int("BENCH_TOKENS", d["tokens"]),
-        peers=os.environ.get("BENCH_PEERS", "flask-min,app-audit-on" if smoke else
-                             "flask-min,node,app-audit-on,app-audit-off").split(","),
+        peers=os.environ.get("BENCH_PEERS", "flask-min,app-audit-on,app-gevent" if smoke else
+                             "flask-min,node,app-audit-on,app-gevent,app-audit-off").split(","),
         deflate=os.environ.get("BENCH_DEFLATE", "0") == "1",
         only_idle=os.environ.get("BENCH_ONLY_IDLE", "0") == "1",
         smoke=smoke,
@@ -138,7 +140,20 @@ PEER_INFO = {
     "node": dict(label="(b) Node socket.io 4.8 + jsonwebtoken", short="(b) node", event="echo"),
     "app-audit-on": dict(label="(c) this app, audit on", short="(c) app audit on", event="whoami"),
     "app-audit-off": dict(label="(c) this app, audit off", short="(c) app audit off", event="whoami"),
+    "app-gevent": dict(label="(c) this app on gevent, audit on", short="(c) app gevent", event="whoami"),
 }
+# The app under each runtime; every other Python peer runs on eventlet.
+AUDITED = ("app-audit-on", "app-gevent")
+
+
+def runtime(peer: str) -> str:
+    """The gunicorn worker class a peer runs under."""
+    return "gevent" if peer == "app-gevent" else "eventlet"
+
+
+def bin_dir(peer: str) -> Path:
+    """The venv bin folder holding the peer's gunicorn and flask."""
+    return GEVENT_BIN if runtime(peer) == "gevent" else PY.parent
 
 
 def app_available() -> bool:
@@ -165,11 +180,11 @@ class Server:
         e["PYTHONPATH"] = str(ROOT)
         e["PORT"] = str(self.port)
         if self.peer.startswith("app-"):
-            e.update(app_env(self.workdir, self.secret, audit=self.peer == "app-audit-on"))
+            e.update(app_env(self.workdir, self.secret, audit=self.peer in AUDITED, peer=self.peer))
         return e
 
     def cmd(self):
-        gunicorn = [str(PY.parent / "gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",
+        gunicorn = [str(bin_dir(self.peer) / "gunicorn"), "-k", runtime(self.peer), "-w", "1", "--no-control-socket",
                     "--worker-connections", "20000", "--log-level", "warning",
                     "-b", f"127.0.0.1:{self.port}"]
         if self.peer == "flask-min":
@@ -262,9 +277,10 @@ class Server:
         self.stop()
 
 
-def app_env(workdir: Path, secret: str, audit: bool) -> dict:
-    db = workdir / ("app-audit-on.sqlite" if audit else "app-audit-off.sqlite")
+def app_env(workdir: Path, secret: str, audit: bool, peer: str = "app-audit-on") -> dict:
+    db = workdir / f"{peer}.sqlite"
     return {
+        "FLASK_SOCKETIO_ASYNC_MODE": json.dumps(runtime(peer)),
         "FLASK_SQLALCHEMY_DATABASE_URI": json.dumps(f"sqlite:///{db}"),
         "FLASK_JWT_SECRET_KEY": json.dumps(secret),
         "FLASK_SECRET_KEY": json.dumps(secret + "-s"),
@@ -298,8 +314,8 @@ def http_json(url, payload):
 def setup_app(peer: str, workdir: Path, secret: str, conf: dict) -> list[str]:
     """Create the schema and register users; return their ids."""
     env = dict(os.environ)
-    env.update(app_env(workdir, secret, audit=peer == "app-audit-on"))
-    r = subprocess.run([str(PY.parent / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=env,
+    env.update(app_env(workdir, secret, audit=peer in AUDITED, peer=peer))
+    r = subprocess.run([str(bin_dir(peer) / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=120)
     if r.returncode:
         raise RuntimeError(f"db upgrade failed: {r.stdout[-1000:]} {r.stderr[-2000:]}")
@@ -566,6 +582,11 @@ def versions() -> dict:
                 v[pkg] = "?"
     except ImportError:
         pass
+    if (GEVENT_BIN / "python").exists():
+        r = subprocess.run([str(GEVENT_BIN / "python"), "-c", "from importlib.metadata import version as v; "
+                            "print(v('gevent'), v('gunicorn'))"], capture_output=True, text=True)
+        if r.returncode == 0:
+            v["gevent"], v["gunicorn (gevent runtime)"] = r.stdout.split()
     v["node"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     for pkg, folder in (("socket.io", "peers/node"), ("jsonwebtoken", "peers/node"), ("ws", "loadgen")):
         try:
@@ -643,6 +664,29 @@ def targets(s: dict) -> list[tuple]:
     return rows
 
 
+# (figure key, label, at most / at least, bound): gevent/eventlet ratios the gevent runtime must meet.
+RUNTIME_TARGETS = [
+    ("rss_per_socket", "idle RSS per socket", "≤", 1.05),
+    ("echo_large_p99", "ack p99 at the large client count", "≤", 1.2),
+    ("delivery_p99", "broadcast delivery p99 at the target step", "≤", 1.2),
+    ("saturate", "acked events/s at saturation", "≥", 0.9),
+    ("connect_rate", "authenticated connects/s", "≥", 0.9),
+]
+
+
+def runtime_targets(s: dict) -> list[tuple]:
+    """(target, value text, met?) rows: the app on gevent as ratios to the app on eventlet."""
+    rows = []
+    if "app-gevent" not in s["figures"] or "app-audit-on" not in s["figures"]:
+        return rows
+    for key, label, op, bound in RUNTIME_TARGETS:
+        t = s["ratio"](key, "app-gevent", "app-audit-on")
+        ok = t is not None and (t[1] <= bound if op == "≤" else t[1] >= bound)
+        text = "n/a" if t is None else f"{t[1]:.2f}x ({t[0]:.2f}–{t[2]:.2f})"
+        rows.append((f"{label} {op} {bound}x eventlet", text, ok))
+    return rows
+
+
 def write_report(data: dict, out_md: Path, out_png: Path):
     conf = data["conf"]
     results = data["results"]
@@ -679,12 +723,12 @@ def write_report(data: dict, out_md: Path, out_png: Path):
     # ratios
     if any(p.startswith("app-") for p in peers):
         L.append("## Ratios (per round, then median (min–max))\n")
-        L.append("| figure | app/(a) | app/(b) | audit on/audit off |")
-        L.append("|---|---|---|---|")
+        L.append("| figure | app/(a) | app/(b) | audit on/audit off | gevent/eventlet |")
+        L.append("|---|---|---|---|---|")
         for key, label, _unit, _, _hib in FIGURES:
             cells = []
             for num, den in (("app-audit-on", "flask-min"), ("app-audit-on", "node"),
-                             ("app-audit-on", "app-audit-off")):
+                             ("app-audit-on", "app-audit-off"), ("app-gevent", "app-audit-on")):
                 t = s["ratio"](key, num, den)
                 cells.append("n/a" if t is None else f"{t[1]:.2f}x ({t[0]:.2f}–{t[2]:.2f})")
             L.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -695,6 +739,14 @@ def write_report(data: dict, out_md: Path, out_png: Path):
         for name, val, ok in targets(s):
             L.append(f"| {name} | {val} | {'yes' if ok else '**no**'} |")
         L.append("")
+        runtime_rows = runtime_targets(s)
+        if runtime_rows:
+            L.append("## Targets (the app on gevent against the app on eventlet, same rounds)\n")
+            L.append("| target | measured | met |")
+            L.append("|---|---|---|")
+            for name, val, ok in runtime_rows:
+                L.append(f"| {name} | {val} | {'yes' if ok else '**no**'} |")
+            L.append("")
     else:
         L.append("## Ratios\n")
         L.append("The app (peer c) was not part of this run.\n")
@@ -813,7 +865,8 @@ def write_report(data: dict, out_md: Path, out_png: Path):
     L.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()))
     L.append("- Servers: `taskset -c 0 gunicorn -k eventlet -w 1 --no-control-socket --worker-connections 20000 "
              "...` for (a) `bench.peers.flask_min.app:app` and (c) `bench.peers.app_wsgi:app` (which is `wsgi:app` "
-             "plus the lag probe), `taskset -c 0 node bench/peers/node/server.js` for (b).")
+             "plus the lag probe), the same with `.venv-gevent/bin/gunicorn -k gevent` for (c) on gevent, "
+             "`taskset -c 0 node bench/peers/node/server.js` for (b).")
     L.append(f"- Command: `{data['command']}`; environment: "
              + (", ".join(f"`{k}={v}`" for k, v in sorted(data["env"].items())) or "defaults") + ".")
     L.append("- Raw results: `bench/results/latest.json` (not committed).\n")
@@ -836,7 +889,8 @@ def chart(s: dict, peers: list[str], out_png: Path):
               ("deliveries", "broadcast deliveries/s", False),
               ("rss_per_socket", "RSS per idle socket (KiB)", True),
               ("lag_echo", "longest loop pause, echo (ms)", True)]
-    colors = {"flask-min": "#7f7f7f", "node": "#2ca02c", "app-audit-on": "#1f77b4", "app-audit-off": "#9ecae1"}
+    colors = {"flask-min": "#7f7f7f", "node": "#2ca02c", "app-audit-on": "#1f77b4", "app-audit-off": "#9ecae1",
+              "app-gevent": "#ff7f0e"}
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     for ax, (key, title, lower) in zip(axes.flat, panels, strict=False):
         xs, meds, lo, hi, cols = [], [], [], [], []
@@ -912,6 +966,8 @@ def main(argv=None):
         conf["peers"] = [p for p in conf["peers"] if not p.startswith("app-")]
         if conf["smoke"] and conf["peers"] == ["flask-min"]:
             conf["peers"].append("node")
+    if "app-gevent" in conf["peers"] and not (GEVENT_BIN / "gunicorn").exists():
+        raise SystemExit(f"{GEVENT_BIN / 'gunicorn'} is missing: run `make gevent-deps`")
     for tool in ("taskset", "node"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is required")

@@ -1,4 +1,4 @@
-"""Event-loop lag probe for eventlet servers under benchmark.
+"""Event-loop lag probe for eventlet and gevent servers under benchmark.
 
 A greenlet sleeps 5 ms in a loop and logs, once a second, the worst overshoot
 ("<epoch second> <ms>") to the file named by BENCH_LAG_FILE. Anything that
@@ -48,7 +48,12 @@ def start_lag_probe(path, interval=0.005):
         gc.set_threshold(70000, 20, 1000)
     if not path:
         return None
-    import eventlet
+    import sys
+
+    if "gevent" in sys.modules and sys.modules["gevent"].monkey.is_module_patched("socket"):
+        import gevent as green
+    else:
+        import eventlet as green
 
     def run():
         with open(path, "a", buffering=1) as out:
@@ -56,7 +61,7 @@ def start_lag_probe(path, interval=0.005):
             bucket = int(time.time())
             last = time.perf_counter()
             while True:
-                eventlet.sleep(interval)
+                green.sleep(interval)
                 t = time.perf_counter()
                 worst = max(worst, (t - last - interval) * 1000)
                 last = t
@@ -66,4 +71,4 @@ def start_lag_probe(path, interval=0.005):
                     bucket = b
                     worst = 0.0
 
-    return eventlet.spawn(run)
+    return green.spawn(run)

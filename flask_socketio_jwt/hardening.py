@@ -14,6 +14,7 @@ from flask_socketio_jwt.patches import (
     backpressure,
     context,
     framing,
+    gevent_ws,
     jwtdecode,
     leansocket,
     leanstack,
@@ -48,8 +49,10 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     on = patches_enabled(app)
     eio = socketio.server.eio
     lean = on and patches.usable(leansocket, eio) and leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"]))
-    hardened = (on and eio.async_mode == "eventlet" and patches.usable(wsguard, eio)
-                and wsguard.install(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean=lean))
+    compression = bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"])
+    hardened = on and (
+        (eio.async_mode == "eventlet" and patches.usable(wsguard, eio) and wsguard.install(eio, compression, lean=lean))
+        or (eio.async_mode == "gevent" and patches.usable(gevent_ws, eio) and gevent_ws.install(eio, compression)))
     lean_context = on and patches.usable(context, socketio)
     if lean_context:
         context.install(socketio)
@@ -72,7 +75,7 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     flat = on and patches.usable(leanstack)
     cors = SocketCors(leanstack.flat(app.wsgi_app) if flat else app.wsgi_app, cfg["CORS_ALLOWED_ORIGINS"])
     app.wsgi_app = leanstack.flat(cors) if flat else cors  # type: ignore[method-assign]
-    if flat and lean and eio.async_mode == "eventlet":
+    if flat and lean:  # lean implies eventlet or gevent, whose WebSocket classes both read `eventlet.input`
         app.wsgi_app = leanstack.prefill_input(app.wsgi_app)  # type: ignore[method-assign, assignment]
     app.extensions[HARDENING_KEY] = handles
     return handles

@@ -2,7 +2,7 @@
 # `make run-cluster`: the scale-out layout on one machine, everything on loopback.
 #   redis-server (message queue + registry)  127.0.0.1:$REDIS_PORT
 #   PostgreSQL (data in .run/pg)             127.0.0.1:$PG_PORT
-#   gunicorn -k eventlet -w 1, one per port  127.0.0.1:$APP_PORTS
+#   gunicorn -k $WORKER -w 1, one per port   127.0.0.1:$APP_PORTS (WORKER: eventlet or gevent)
 #   nginx (ip_hash, WebSocket upgrade)       http://127.0.0.1:$PORT   <- open this one
 # Ctrl-C (or any one of them dying) stops everything. State lives in the git-ignored .run/.
 set -euo pipefail
@@ -16,6 +16,12 @@ PG_PORT=${PG_PORT:-5440}
 WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-10000}
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+WORKER=${WORKER:-eventlet}
+case "$WORKER" in
+  eventlet) VENV=.venv ;;
+  gevent) VENV=.venv-gevent; export FLASK_SOCKETIO_ASYNC_MODE=gevent ;;
+  *) echo "WORKER must be eventlet or gevent" >&2; exit 1 ;;
+esac
 
 for bin in redis-server "$PG_BIN/initdb" "$PG_BIN/pg_ctl" "$NGINX"; do
   command -v "$bin" >/dev/null || { echo "missing $bin: run 'make sysdeps'" >&2; exit 1; }
@@ -59,12 +65,12 @@ export FLASK_SOCKETIO_MESSAGE_QUEUE="redis://127.0.0.1:$REDIS_PORT/0"
 export FLASK_TRUSTED_PROXIES=1  # nginx is the one proxy in front
 export PSYCOPG_WAIT_FUNC=wait_select
 # The schema, and the instance folder's secrets, exist before any worker starts: all share them.
-.venv/bin/flask --app app db upgrade
+"$VENV/bin/flask" --app app db upgrade
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 upstreams=""
 for p in $APP_PORTS; do
   # One audit spill file per process: two writers must not replay the same file.
-  FLASK_AUDIT_SPILL_FILE="$RUN/audit-spill-$p.jsonl" .venv/bin/gunicorn -k eventlet -w 1 --no-control-socket \
+  FLASK_AUDIT_SPILL_FILE="$RUN/audit-spill-$p.jsonl" "$VENV/bin/gunicorn" -k "$WORKER" -w 1 --no-control-socket \
     --worker-connections "$WORKER_CONNECTIONS" -b "127.0.0.1:$p" wsgi:app >"$RUN/logs/app-$p.log" 2>&1 &
   pids+=($!)
   upstreams+="        server 127.0.0.1:$p;"$'\n'
@@ -82,7 +88,7 @@ EOF
 pids+=($!)
 
 for i in $(seq 1 100); do
-  if .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1)" \
+  if "$VENV/bin/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$PORT/healthz', timeout=1)" \
     2>/dev/null; then break; fi
   sleep 0.2
 done

@@ -1,4 +1,4 @@
-"""Shared fixtures: app, client, tokens, socket_client, and a real gunicorn + eventlet server."""
+"""Shared fixtures: app, client, tokens, socket_client, and a real gunicorn server (eventlet or gevent: WORKER)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ from app import create_app  # noqa: E402
 from extensions import db, socketio  # noqa: E402
 
 PASSWORD = "correct horse battery"
+# The runtime every real server of this test run uses: `WORKER=gevent` runs gunicorn 27's gevent
+# worker from .venv-gevent (`make test` runs the live tests once per runtime).
+WORKER = os.environ.get("WORKER", "eventlet")
+RUNTIMES = {"eventlet": (ROOT / ".venv/bin", {}),
+            "gevent": (ROOT / ".venv-gevent/bin", {"FLASK_SOCKETIO_ASYNC_MODE": "gevent"})}
+if WORKER not in RUNTIMES:
+    raise RuntimeError(f"WORKER must be one of {sorted(RUNTIMES)}, not {WORKER!r}")
 SECRET = "test-secret-" + "x" * 60
 # `SOCKETIO_JWT_TEST_PATCHES=off pytest -m "live and not needs_patches"` (the second pass of
 # `make test`) runs the live socket tests on stock libraries: every patch switched off.
@@ -157,16 +164,18 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """A real `gunicorn -k eventlet` process on loopback."""
+    """A real `gunicorn -k $WORKER` process on loopback (eventlet unless WORKER says gevent)."""
 
     def __init__(self, workdir: Path, env: dict[str, str] | None = None, port: int | None = None,
-                 graceful_timeout: float = 10) -> None:
+                 graceful_timeout: float = 10, worker: str | None = None) -> None:
         self.workdir = workdir
         self.graceful_timeout = graceful_timeout
+        self.worker = worker or WORKER
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_uri = f"sqlite:///{workdir / 'live.sqlite'}"
-        self.env = {**os.environ, "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
+        self.bin, runtime_env = RUNTIMES[self.worker]
+        self.env = {**os.environ, **runtime_env, "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
                     "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SECRET_KEY": "s" * 40,
                     "FLASK_AUDIT_SPILL_FILE": str(workdir / "spill.jsonl"),
                     # Live tests register many users from 127.0.0.1; test_register_limit tests the limit.
@@ -177,14 +186,14 @@ class LiveServer:
 
     def migrate(self) -> None:
         """Build the schema with the real migrations."""
-        subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "app", "db", "upgrade"], cwd=ROOT,
+        subprocess.run([str(self.bin / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT,
                        env=self.env, check=True, capture_output=True)
 
     def start(self) -> LiveServer:
         """Start gunicorn and wait for /healthz."""
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",
+            [str(self.bin / "gunicorn"), "-k", self.worker, "-w", "1", "--no-control-socket",
              "--worker-connections", "2000", "--graceful-timeout", str(self.graceful_timeout),
              "-b", f"127.0.0.1:{self.port}", "wsgi:app"], cwd=ROOT, env=self.env, stdout=self.log,
             # its own process group, so stop() can reap the worker too
@@ -240,7 +249,7 @@ class LiveServer:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
-    """A real gunicorn + eventlet server for a test module; 3-second access tokens."""
+    """A real gunicorn server for a test module; 3-second access tokens."""
     server = LiveServer(tmp_path_factory.mktemp("live"), {"FLASK_JWT_ACCESS_TOKEN_EXPIRES": "3"})
     server.migrate()
     server.start()

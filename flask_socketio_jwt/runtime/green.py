@@ -1,4 +1,4 @@
-"""The one place that knows about eventlet: blocking calls off the event loop.
+"""The one place that knows about eventlet: blocking calls off the event loop (gevent's half: runtime/gevent.py).
 
 Everything else uses Flask-SocketIO's `start_background_task` / `sleep`, so the async mode
 (eventlet, gevent, threading) stays a setting.
@@ -26,6 +26,11 @@ def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
         from eventlet import tpool
 
         return tpool.execute(fn, *args)
+    if "gevent" in sys.modules:
+        from flask_socketio_jwt.runtime import gevent as gevent_runtime
+
+        if gevent_runtime.patched():
+            return gevent_runtime.run_blocking(fn, *args)
     return fn(*args)
 
 
