@@ -18,7 +18,7 @@ from flask_socketio_jwt.transport import SocketTransport, socketio_options
 
 EXTENSION_KEY = "flask-socketio-jwt"
 OPTIONS = frozenset({"audit_table", "engine", "session_user", "socketio_options", "revalidate"})
-Revalidate = Callable[[list[SocketInfo]], Iterable[str]]
+Revalidate = Callable[[list[SocketInfo]], Iterable["str | tuple[str, str]"]]
 
 
 class SocketJWT:
@@ -29,7 +29,7 @@ class SocketJWT:
     the host's Flask-SQLAlchemy `db`, a SQLAlchemy Engine, or a callable returning one),
     `session_user` (the host's user object -> extra fields of the `session` event's `user`),
     `socketio_options` (more keyword arguments for `SocketIO.init_app`), `revalidate` (given a
-    batch of live sockets' records, the sids whose token is revoked or whose user is gone; runs in
+    batch of live sockets' records, the sids to kick, alone or as `(sid, code)`; runs in
     an app context every `SOCKET_REVALIDATE_INTERVAL` seconds; default: the host's blocklist,
     token verification and user loaders, one socket at a time).
     """
@@ -84,14 +84,14 @@ class SocketJWT:
                          before_ms=issued_before_ms if user_id is not None else None)
 
 
-def _host_loaders(records: list[SocketInfo]) -> list[str]:
+def _host_loaders(records: list[SocketInfo]) -> list[tuple[str, str]]:
     """The default revalidation: each socket's token through the host's own loaders again."""
-    return [info.sid for info in records if not tokens.still_valid(info.header, info.claims)]
+    return [(info.sid, code) for info in records if (code := tokens.refusal(info.header, info.claims))]
 
 
-def _revalidator(app: Flask, check: Revalidate) -> Callable[[list[SocketInfo]], list[str]]:
+def _revalidator(app: Flask, check: Revalidate) -> Callable[[list[SocketInfo]], list[str | tuple[str, str]]]:
     """The sweep's check, run in an app context of app (the sweep runs in the background)."""
-    def run(records: list[SocketInfo]) -> list[str]:
+    def run(records: list[SocketInfo]) -> list[str | tuple[str, str]]:
         with app.app_context():
             return list(check(records))
     return run

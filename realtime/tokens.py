@@ -165,8 +165,9 @@ def verify(token: object, expected_type: str = "access") -> Identity:
                     issued_ms=issued_ms(claims))
 
 
-def find_revoked(sockets: list[SocketInfo]) -> list[str]:
-    """Sids among live sockets whose token or session is revoked, or whose user is gone or disabled.
+def find_revoked(sockets: list[SocketInfo]) -> list[tuple[str, str]]:
+    """(sid, code) of live sockets whose token or session is revoked (`token_revoked`), or whose
+    user is gone or disabled (`user_unknown`).
 
     Two queries for the whole batch: the revalidation sweep behind the revocation bus.
     """
@@ -181,9 +182,10 @@ def find_revoked(sockets: list[SocketInfo]) -> list[str]:
     out = []
     for s in sockets:
         row = users.get(int(s.user_id)) if s.user_id.isdigit() and len(s.user_id) <= 18 else None
-        if (s.jti in revoked or s.ses in revoked or row is None or not row.is_active
-                or revoked_before(s.issued_ms, row.tokens_valid_after)):
-            out.append(s.sid)
+        if row is None or not row.is_active:
+            out.append((s.sid, "user_unknown"))
+        elif s.jti in revoked or s.ses in revoked or revoked_before(s.issued_ms, row.tokens_valid_after):
+            out.append((s.sid, "token_revoked"))
     return out
 
 

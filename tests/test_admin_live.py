@@ -28,7 +28,7 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
         "FLASK_ADMIN_UI_ENABLED": "true", "FLASK_SOCKET_CONNECT_TIMEOUT": "1.5",
         "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(TOKEN_SECONDS), "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]"})
     srv.migrate()
-    subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "app", "create-user", "root", "--admin",
+    subprocess.run([str(srv.bin / "flask"), "--app", "app", "create-user", "root", "--admin",
                     "--password-stdin"], cwd=ROOT, env=srv.env, input=PASSWORD + "\n", check=True,
                    capture_output=True, text=True)
     srv.start()

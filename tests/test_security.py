@@ -94,11 +94,18 @@ def test_the_sweep_kicks_a_socket_whose_revocation_message_was_lost(app, client,
 def test_the_sweep_kicks_a_disabled_user(app, tokens, socket_client):
     u, other = tokens.user(), tokens.user()
     c, keep = socket_client(u["access"]), socket_client(other["access"])
+    c.get_received()
+    told = []
+    transport = app.extensions["flask-socketio-jwt:state"].hub.transport
+    real_emit = transport.emit
+    transport.emit = lambda event, data, to, namespace="/": told.append((event, data)) or real_emit(
+        event, data, to, namespace)
     with app.app_context():
         db.session.get(User, int(u["id"])).is_active = False
         db.session.commit()
     assert app.extensions["flask-socketio-jwt:state"].hub.sweeper.sweep() == 1
     assert not c.is_connected() and keep.is_connected()
+    assert told == [("auth_revoked", {"code": "user_unknown"})]  # terminal for clients: no reconnect loop
 
 
 def test_the_sweep_runs_by_itself(tmp_path, tokens):

@@ -32,7 +32,7 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
     srv = LiveServer(tmp_path_factory.mktemp("serverapi"), {"FLASK_SERVER_API_KEYS": json.dumps(keys),
                                                              "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]"})
     srv.migrate()
-    subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "app", "create-user", "boss", "--admin",
+    subprocess.run([str(srv.bin / "flask"), "--app", "app", "create-user", "boss", "--admin",
                     "--password-stdin"], cwd=ROOT, env=srv.env, input=PASSWORD + "\n", check=True,
                    capture_output=True, text=True)
     srv.start()

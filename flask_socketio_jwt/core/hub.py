@@ -226,10 +226,10 @@ class Hub:
             if names(message, info):
                 self.kick(info.sid, "token_revoked", event="auth_revoked")
 
-    def _sweep_kick(self, sid: str) -> bool:
+    def _sweep_kick(self, sid: str, code: str) -> bool:
         if self.registry.get(sid) is None:
             return False
-        self.kick(sid, "token_revoked", event="auth_revoked")
+        self.kick(sid, code, event="auth_revoked")
         return True
 
     def _on_expire(self, sid: str) -> None:

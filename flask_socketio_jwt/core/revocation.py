@@ -85,13 +85,15 @@ class RecentRevocations:
             self._recent.popleft()
 
 
-Check = Callable[[list[SocketInfo]], Iterable[str]]
+# Given live sockets' records: the sids to kick, each alone (code `token_revoked`) or as (sid, code),
+# e.g. `user_unknown` for a user who is gone or disabled.
+Check = Callable[[list[SocketInfo]], Iterable["str | tuple[str, str]"]]
 
 
 class Sweeper:
     """Re-checks every local socket each interval; kicks those `check` names (revoked, user gone)."""
 
-    def __init__(self, *, local: Callable[[], list[SocketInfo]], kick: Callable[[str], bool],
+    def __init__(self, *, local: Callable[[], list[SocketInfo]], kick: Callable[[str, str], bool],
                  sleep: Callable[[float], None], spawn: Callable[..., object], interval: float) -> None:
         self.local, self.kick = local, kick
         self.sleep, self.spawn = sleep, spawn
@@ -131,8 +133,9 @@ class Sweeper:
         if self.check is not None:
             records = self.local()
             for i in range(0, len(records), chunk):
-                for sid in self.check(records[i:i + chunk]):
-                    kicked += bool(self.kick(sid))
+                for item in self.check(records[i:i + chunk]):
+                    sid, code = item if isinstance(item, tuple) else (item, "token_revoked")
+                    kicked += bool(self.kick(sid, code))
                 self.sleep(0)  # let events run between chunks
         for task in self.after:
             task()

@@ -116,14 +116,18 @@ def decode(token: object, *, max_bytes: int = 8192, required: tuple[str, ...] = 
     return header, claims
 
 
-def still_valid(header: dict[str, Any], claims: dict[str, Any]) -> bool:
-    """Whether an admitted token still passes the host's blocklist, verification and user loaders."""
+def refusal(header: dict[str, Any], claims: dict[str, Any]) -> str | None:
+    """Why an admitted token no longer passes the host's blocklist, verification or user loader (None: it does)."""
     try:
         verify_token_not_blocklisted(header, claims)
         custom_verification_for_token(header, claims)
-    except (RevokedTokenError, UserClaimsVerificationError):
-        return False
-    return not has_user_lookup() or user_lookup(header, claims) is not None
+    except RevokedTokenError:
+        return "token_revoked"
+    except UserClaimsVerificationError:
+        return "token_invalid"
+    if has_user_lookup() and user_lookup(header, claims) is None:
+        return "user_unknown"
+    return None
 
 
 def verify(token: object, *, max_bytes: int = 8192, required: tuple[str, ...] = ("exp", "jti"),
