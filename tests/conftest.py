@@ -189,6 +189,12 @@ class LiveServer:
         subprocess.run([str(self.bin / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT,
                        env=self.env, check=True, capture_output=True)
 
+    def create_admin(self, username: str, password: str = PASSWORD) -> None:
+        """An admin account, made with this runtime's own `flask create-user` (before or while serving)."""
+        subprocess.run([str(self.bin / "flask"), "--app", "app", "create-user", username, "--admin",
+                        "--password-stdin"], cwd=ROOT, env=self.env, input=password + "\n", check=True,
+                       capture_output=True, text=True)
+
     def start(self) -> LiveServer:
         """Start gunicorn and wait for /healthz."""
         self.log = open(self.log_path, "ab")

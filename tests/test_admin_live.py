@@ -4,7 +4,6 @@ the server's own engine.io hooks (the connect timeout) still in force."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 import uuid
@@ -15,7 +14,7 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import PASSWORD, ROOT, LiveServer, wait_for
+from tests.conftest import PASSWORD, LiveServer, wait_for
 from tests.sio import Recorder
 
 TOKEN_SECONDS = 4
@@ -28,9 +27,7 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
         "FLASK_ADMIN_UI_ENABLED": "true", "FLASK_SOCKET_CONNECT_TIMEOUT": "1.5",
         "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(TOKEN_SECONDS), "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]"})
     srv.migrate()
-    subprocess.run([str(srv.bin / "flask"), "--app", "app", "create-user", "root", "--admin",
-                    "--password-stdin"], cwd=ROOT, env=srv.env, input=PASSWORD + "\n", check=True,
-                   capture_output=True, text=True)
+    srv.create_admin("root")
     srv.start()
     yield srv
     srv.stop()

@@ -7,7 +7,6 @@ against openapi.json's schemas.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +15,7 @@ import requests
 
 from realtime import contract
 from tests import contract_check as check
-from tests.conftest import PASSWORD, ROOT, LiveServer, wait_for
+from tests.conftest import PASSWORD, LiveServer, wait_for
 from tests.sio import Recorder
 
 KEY = "live-key-" + uuid.uuid4().hex + uuid.uuid4().hex
@@ -32,9 +31,7 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
     srv = LiveServer(tmp_path_factory.mktemp("serverapi"), {"FLASK_SERVER_API_KEYS": json.dumps(keys),
                                                              "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]"})
     srv.migrate()
-    subprocess.run([str(srv.bin / "flask"), "--app", "app", "create-user", "boss", "--admin",
-                    "--password-stdin"], cwd=ROOT, env=srv.env, input=PASSWORD + "\n", check=True,
-                   capture_output=True, text=True)
+    srv.create_admin("boss")
     srv.start()
     yield srv
     srv.stop()

@@ -27,9 +27,7 @@ def admin_server(tmp_path_factory, vendored_client) -> Iterator[LiveServer]:
         subprocess.run(["bash", str(REPO_ROOT / "scripts/vendor.sh")], check=True, cwd=REPO_ROOT)
     srv = LiveServer(tmp_path_factory.mktemp("adminui"), {"FLASK_ADMIN_UI_ENABLED": "true"})
     srv.migrate()
-    subprocess.run([str(srv.bin / "flask"), "--app", "app", "create-user", "root", "--admin",
-                    "--password-stdin"], cwd=REPO_ROOT, env=srv.env, input=PASSWORD + "\n", check=True,
-                   capture_output=True, text=True)
+    srv.create_admin("root")
     srv.start()
     yield srv
     srv.stop()
