@@ -61,14 +61,11 @@ class Registry:
         """The local socket record for sid, if any."""
         return self.local.get(sid)
 
-    def local_sids(self, *, user_id: str | None = None, jti: str | None = None,
-                   before_ms: int | None = None) -> list[str]:
-        """Local sids of a user (issued at or before `before_ms` if given), or of a token or session."""
+    def local_sids(self, *, user_id: str | None = None, jti: str | None = None) -> list[str]:
+        """Local sids of a user or of a token (revocations match sockets with `revocation.names`)."""
         with self._lock:
             return [s.sid for s in self.local.values()
-                    if (user_id is not None and s.user_id == user_id
-                        and (before_ms is None or s.issued_ms <= before_ms))
-                    or (jti is not None and jti in (s.jti, s.ses))]
+                    if (user_id is not None and s.user_id == user_id) or (jti is not None and s.jti == jti)]
 
     def update_token(self, sid: str, jti: str, exp: int, ses: str = "", issued_ms: int = 0) -> None:
         """Record the token a socket now runs on (after an in-place refresh)."""
