@@ -62,11 +62,9 @@ def verify_token(token: object) -> Verified:
 
 def expose(info: SocketInfo) -> None:
     """Make flask-jwt-extended's accessors (get_jwt, current_user, ...) show the socket's current token."""
-    g._jwt_extended_jwt = info.claims
-    g._jwt_extended_jwt_header = info.header
-    g._jwt_extended_jwt_user = {"loaded_user": info.user}
-    g._jwt_extended_jwt_location = "socketio"
-    g._socketio_jwt_socket = info
+    g.__dict__.update(_jwt_extended_jwt=info.claims, _jwt_extended_jwt_header=info.header,  # one proxy lookup
+                      _jwt_extended_jwt_user={"loaded_user": info.user}, _jwt_extended_jwt_location="socketio",
+                      _socketio_jwt_socket=info)
 
 
 class AuthNamespace(Namespace):
@@ -136,8 +134,8 @@ class AuthNamespace(Namespace):
                 # Database or Redis down: refuse at once with a retryable code, never leave the
                 # client's CONNECT unanswered.
                 log.warning("socket connect refused: %s unavailable", type(exc).__name__)
-                err = outage.refuse_connect(state, sid=sid, remote_addr=addr, user_id=user_id)
-                raise ConnectionRefusedError(err.code, err.to_dict()) from None
+                down = outage.refuse_connect(state, sid=sid, remote_addr=addr, user_id=user_id)
+                raise ConnectionRefusedError(down.code, down.to_dict()) from None
             log.exception("socket connect failed")
             err = SocketJWTError()
             state.hub.refused(err.code, sid=sid, remote_addr=addr, user_id=user_id)

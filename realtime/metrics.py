@@ -33,6 +33,7 @@ class Metrics(NullMetrics):
         self.refusals = Counter("realtime_socket_refusals", "Socket connects refused, by code.", ["code"], registry=r)
         self.disconnects = Counter("realtime_socket_disconnects", "Admitted sockets gone.", registry=r)
         self.events = Counter("realtime_socket_events", "Client events received, by event.", ["event"], registry=r)
+        self._event_children: dict[str, Any] = {}
         r.register(_CoreCollector(audit, live_sockets))
 
     def connected(self) -> None:
@@ -45,7 +46,11 @@ class Metrics(NullMetrics):
         self.disconnects.inc()
 
     def event(self, name: Any) -> None:
-        self.events.labels(name if name in EVENTS else "unknown").inc()
+        key = name if name in EVENTS else "unknown"
+        child = self._event_children.get(key)
+        if child is None:  # prometheus_client's labels() costs a lock and a tuple per call
+            child = self._event_children[key] = self.events.labels(key)
+        child.inc()
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

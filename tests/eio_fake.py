@@ -68,6 +68,53 @@ class FakeWebSocket:
         return [p[1:] for p in self.sent if p[:1] == kind]
 
 
+class FakeRawWebSocket(FakeWebSocket):
+    """A WebSocket that also takes whole frames (`raw_frames`), with a kernel buffer of `room` bytes.
+
+    `send_now` writes what fits in `room` (None: everything) without blocking; `send_frame` waits
+    while `stall` is set, like sendall. Text frames are decoded back into `sent`.
+    """
+
+    raw_frames = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wire = bytearray()
+        self.room: int | None = None
+        self.direct = 0  # frames or parts of frames written by send_now
+
+    def _take(self, data: bytes) -> None:
+        self.wire += data
+        while len(self.wire) >= 2:
+            n, at = self.wire[1] & 0x7F, 2
+            if n == 126:
+                n, at = int.from_bytes(self.wire[2:4], "big"), 4
+            elif n == 127:
+                n, at = int.from_bytes(self.wire[2:10], "big"), 10
+            if len(self.wire) < at + n:
+                return
+            assert self.wire[0] == 0x81, self.wire[:2]
+            self.sent.append(bytes(self.wire[at:at + n]).decode())
+            del self.wire[:at + n]
+
+    def send_now(self, frame: bytes) -> int | None:
+        if self.closed or self.stall is not None:
+            return None
+        n = len(frame) if self.room is None else min(self.room, len(frame))
+        if self.room is not None:
+            self.room -= n
+        self.direct += 1
+        self._take(frame[:n])
+        return n
+
+    def send_frame(self, frame: bytes) -> None:
+        if self.stall is not None:
+            self.stall.wait()
+        if self.closed:
+            raise OSError("closed")
+        self._take(frame)
+
+
 class FakeWebSocketApp:
     """Stands in for engine.io's eventlet WebSocketWSGI: runs the handler on the environ's fake socket."""
 
@@ -149,9 +196,9 @@ class Server:
         out = self.eio.handle_request(self.environ(method, query, body), start_response)
         return b"".join(out).decode()
 
-    def open_ws(self) -> Client:
-        """A session that starts on the WebSocket transport."""
-        ws = FakeWebSocket()
+    def open_ws(self, raw: bool = False) -> Client:
+        """A session that starts on the WebSocket transport (raw: one that takes whole frames)."""
+        ws = FakeRawWebSocket() if raw else FakeWebSocket()
         task = eventlet.spawn(self.eio.handle_request, self.environ("GET", "transport=websocket", ws=ws),
                               start_response)
         assert green_wait(lambda: bool(ws.sent)), "no OPEN packet"

@@ -95,3 +95,41 @@ def test_registered_error_handler_answers(app, socket_client, tokens):
         assert context.handle_event(socketio, lambda: 1 / 0, "boom", "/", sid) == {"handled": "ZeroDivisionError"}
     finally:
         socketio.default_exception_handler = None
+
+
+def test_url_adapter_bound_once_per_host(app, socket_client, tokens):
+    """Sockets whose handshakes name the same host share one URL adapter; another host gets its own."""
+    seen = []
+
+    def handler(_payload):
+        seen.append((flask.url_for("auth.me", _external=True), flask.globals.request_ctx.url_adapter))
+
+    first, second = (connected_sid(socket_client, tokens) for _ in range(2))
+    other = socket_client(tokens.user()["access"], headers={"Host": "chat.example.test"})
+    (session,) = [e["args"][0] for e in other.get_received() if e["name"] == "session"]
+    for sid in (first, second, session["sid"]):
+        context.handle_event(socketio, handler, "custom", "/", sid, None)
+    (url_a, adapter_a), (url_b, adapter_b), (url_c, adapter_c) = seen
+    assert url_a == url_b == "http://localhost/api/auth/me" and adapter_a is adapter_b
+    assert url_c == "http://chat.example.test/api/auth/me" and adapter_c is not adapter_a
+
+
+def test_untrusted_host_gets_no_url_adapter(app, socket_client, tokens):
+    """TRUSTED_HOSTS still applies, as in a Flask request: no URL adapter, the routing exception set."""
+    app.config["TRUSTED_HOSTS"] = ["localhost"]
+    other = socket_client(tokens.user()["access"], headers={"Host": "evil.example.test"})
+    (session,) = [e["args"][0] for e in other.get_received() if e["name"] == "session"]
+
+    def handler(_payload):
+        assert flask.globals.request_ctx.url_adapter is None
+        assert flask.request.routing_exception.code == 400
+        return "ran"
+
+    assert context.handle_event(socketio, handler, "custom", "/", session["sid"], None) == "ran"
+
+
+def test_context_attributes_checked(monkeypatch):
+    """A Flask whose RequestContext sets other attributes leaves the stock context in place."""
+    assert context.context_attrs() == []
+    monkeypatch.setattr(context, "CONTEXT_ATTRS", context.CONTEXT_ATTRS | {"_gone"})
+    assert context.missing(socketio) == ["RequestContext._gone (set by EventContext)"]

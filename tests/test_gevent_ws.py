@@ -209,3 +209,31 @@ def test_install_is_for_gevent_servers_only(caplog: pytest.LogCaptureFixture) ->
     caplog.clear()
     assert gevent_ws.install(driverless) is False  # not the engine.io it was written for: stock, one warning
     assert [r.levelname for r in caplog.records] == ["WARNING"]
+
+
+class GreenLike:
+    """A gevent socket's shape: the OS socket as `_sock`, the waiting calls on the wrapper."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock, self.sendall, self.recv = sock, sock.sendall, sock.recv
+
+
+def test_send_now_writes_what_fits_and_never_waits() -> None:
+    server, client = socket.socketpair()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ws = ThreadedWebSocket(GreenLike(server), LIMIT)
+    small = gevent_ws.encode_frame(gevent_ws.OP_TEXT, b"4hello")
+    assert ws.send_now(small) == len(small)
+    assert client.recv(64) == small
+    big = gevent_ws.encode_frame(gevent_ws.OP_TEXT, b"x" * 1_000_000)
+    took = ws.send_now(big)
+    assert 0 < took < len(big)  # the kernel took part; the caller queues the rest
+    assert ws.send_now(big) == 0  # full: 0 at once, no wait
+    ws._lock = threading.Lock()
+    with ws._lock:  # a frame mid-send: the caller must queue behind it
+        assert ws.send_now(small) is None
+    ws.close_sent = True
+    assert ws.send_now(small) is None
+    server.close()
+    client.close()
+    assert ThreadedWebSocket(GreenLike(server), LIMIT).send_now(small) is None  # closed descriptor

@@ -93,3 +93,37 @@ def test_socket_cors_only_for_allowed_origins():
     assert "Access-Control-Allow-Origin" not in seen["headers"]
     mw({"PATH_INFO": "/api/x", "HTTP_ORIGIN": "http://ok.example", "REQUEST_METHOD": "GET"}, start)
     assert "Access-Control-Allow-Origin" not in seen["headers"]
+
+
+@pytest.mark.parametrize("extensions", [None, {"permessage-deflate": {}}], ids=["plain", "compressed"])
+def test_eventlet_websocket_send_now(extensions, request):
+    """The eventlet WebSocket writes what fits without waiting, and declines mid-frame or compressed."""
+    import socket
+
+    from engineio import packet
+    from engineio.async_drivers import eventlet as driver
+    from eventlet.greenio import GreenSocket
+
+    from flask_socketio_jwt.patches import leansocket, wsguard
+    from tests.eio_fake import FakeRawWebSocket
+
+    a, b = socket.socketpair()
+    request.addfinalizer(a.close)
+    request.addfinalizer(b.close)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ws = wsguard.hardened_class(driver.WebSocketWSGI).websocket_class(GreenSocket(a), {}, extensions=extensions)
+    assert ws.raw_frames is (extensions is None)
+    frame = leansocket.frame_of(packet.Packet(packet.MESSAGE, "hi"))
+    assert ws.send_now(frame) == len(frame) and b.recv(64) == frame
+    big = b"\x82\x7f" + (1 << 20).to_bytes(8, "big") + b"x" * (1 << 20)
+    assert 0 < ws.send_now(big) < len(big)
+    assert ws.send_now(big) == 0
+    ws._sendlock.acquire()
+    assert ws.send_now(frame) is None
+    ws._sendlock.release()
+    a.close()
+    assert ws.send_now(frame) is None
+    b.close()
+    raw = FakeRawWebSocket()  # the test fake decodes what send_now wrote back into packets
+    raw.send_now(frame)
+    assert raw.sent == ["4hi"]

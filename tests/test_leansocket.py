@@ -11,7 +11,7 @@ import pytest
 from engineio.socket import Socket
 
 from flask_socketio_jwt.patches import leansocket, leanstack
-from tests.eio_fake import FakeWebSocket, Server, green_wait, live_greenlets, start_response
+from tests.eio_fake import FakeRawWebSocket, FakeWebSocket, Server, green_wait, live_greenlets, start_response
 
 
 @pytest.fixture(params=[True, False], ids=["lean", "stock"])
@@ -287,3 +287,83 @@ def test_app_wiring_under_eventlet(tmp_path, lean):
         assert seen["eventlet.input"].get_socket() is sock
         assert (type(seen["eventlet.input"]) is leanstack.EventletInput) is lean
         assert ("gunicorn.socket" in seen) is not lean
+
+
+def test_frame_of_builds_one_frame_per_packet():
+    """Text and binary frames with each length form; a packet's frame is built once and reused."""
+    from engineio import packet
+
+    for size, header in ((5, b"\x81\x06"), (200, b"\x81\x7e\x00\xc9"),
+                         (70000, b"\x81\x7f" + (70001).to_bytes(8, "big"))):
+        pkt = packet.Packet(packet.MESSAGE, "x" * size)
+        frame = leansocket.frame_of(pkt)
+        assert frame == header + b"4" + b"x" * size
+        assert leansocket.frame_of(pkt) is frame
+    binary = leansocket.frame_of(packet.Packet(packet.MESSAGE, b"\x00\x01"))
+    assert binary == b"\x82\x02\x00\x01"
+
+
+@pytest.mark.parametrize("lean", [True], ids=["lean"])
+def test_idle_socket_writes_directly_without_a_writer(make_server):
+    """Nothing queued: a packet goes to the kernel from the sender's green thread, no writer starts."""
+    s = make_server()
+    c = s.open_ws(raw=True)
+    assert green_wait(lambda: c.sock._writer is None and c.sock.queue.qsize() == 0)
+    before = c.ws.direct
+    for i in range(50):
+        s.eio.send(c.sid, f"m{i}")
+    assert c.ws.packets("4") == [f"m{i}" for i in range(50)]  # written before any yield
+    assert c.ws.direct - before == 50 and c.sock._writer is None
+
+
+@pytest.mark.parametrize("lean", [True], ids=["lean"])
+def test_partial_write_leaves_the_rest_first_in_line(make_server):
+    """A kernel buffer that takes half a frame: the writer sends the rest before any later packet."""
+    s = make_server()
+    c = s.open_ws(raw=True)
+    assert green_wait(lambda: c.sock._writer is None and c.sock.queue.qsize() == 0)
+    c.ws.room = 10
+    s.eio.send(c.sid, "first-" + "y" * 40)
+    assert c.sock.queue.qsize() == 1 and c.sock._writer is not None
+    for i in range(20):  # queued behind the rest of the first frame
+        s.eio.send(c.sid, f"m{i}")
+    c.ws.room = None
+    assert green_wait(lambda: len(c.ws.packets("4")) == 21)
+    assert c.ws.packets("4") == ["first-" + "y" * 40] + [f"m{i}" for i in range(20)]
+    assert green_wait(lambda: c.sock._writer is None)
+    s.eio.send(c.sid, "after")  # the queue drained: direct again
+    assert c.ws.packets("4")[-1] == "after"
+
+
+@pytest.mark.parametrize("lean", [True], ids=["lean"])
+def test_full_kernel_buffer_queues_for_the_slow_consumer_guard(make_server):
+    """Nothing fits: packets queue (where the slow-consumer guard counts them) and leave in order."""
+    s = make_server()
+    c = s.open_ws(raw=True)
+    assert green_wait(lambda: c.sock._writer is None and c.sock.queue.qsize() == 0)
+    c.ws.room = 0
+    c.ws.stall = eventlet.Event()
+    for i in range(100):
+        s.eio.send(c.sid, f"m{i}")
+        eventlet.sleep(0)
+    assert green_wait(lambda: c.sock.queue.qsize() >= 99)
+    c.ws.stall.send()
+    c.ws.stall, c.ws.room = None, None
+    assert green_wait(lambda: len(c.ws.packets("4")) == 100)
+    assert c.ws.packets("4") == [f"m{i}" for i in range(100)]
+
+
+@pytest.mark.parametrize("yielding", [False, True], ids=["plain", "yielding"])
+def test_many_packets_in_order_on_a_frame_socket(make_server, lean, yielding):
+    """Direct writes and the writer interleave without reordering (stock sockets ignore raw frames)."""
+    s = make_server()
+    c = s.open_ws(raw=True)
+    c.ws.yield_on_send = yielding
+    for i in range(500):
+        c.ws.room = 7 if i % 11 == 0 else None  # now and then only part of a frame fits
+        s.eio.send(c.sid, f"m{i}")
+        if i % 7 == 0:
+            eventlet.sleep(0)
+    c.ws.room = None
+    assert green_wait(lambda: len(c.ws.packets("4")) == 500)
+    assert c.ws.packets("4") == [f"m{i}" for i in range(500)]

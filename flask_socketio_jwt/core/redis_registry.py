@@ -75,8 +75,7 @@ class RedisRegistry(Registry):
 
     def user_jtis(self, user_id: str) -> set[str]:
         self.start()
-        with self._lock:
-            local = {s.jti for s in self.local.values() if s.user_id == user_id}
+        local = {s.jti for s in self.user_records(user_id)}
         try:
             counts = self.r.hgetall(self._key("jtis", user_id))
         except redis.RedisError:

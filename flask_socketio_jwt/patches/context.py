@@ -21,6 +21,7 @@ from flask.ctx import RequestContext
 from flask.sessions import SessionMixin
 from flask_socketio import SocketIO
 from socketio.exceptions import ConnectionRefusedError
+from werkzeug.exceptions import HTTPException
 
 from flask_socketio_jwt.patches import has
 
@@ -34,17 +35,37 @@ WRITTEN_FOR = {"Flask": ("3.1", "3.2"), "Flask-SocketIO": ("5.6", "5.8")}
 def missing(socketio: Any) -> list[str]:
     """The internals this patch needs that socketio (and Flask) do not have."""
     return (has(socketio, "_handle_event", "server.get_environ", "exception_handlers")
-            + has(RequestContext, "match_request", "session", "push", "pop"))
+            + has(RequestContext, "match_request", "session", "push", "pop")
+            + context_attrs())
+
+
+# What Flask 3.1's RequestContext.__init__ sets; `EventContext` sets the same itself (checked at install).
+CONTEXT_ATTRS = frozenset({"app", "request", "url_adapter", "flashes", "_session", "_after_request_functions",
+                           "_cv_tokens"})
+# The environ keys werkzeug's `bind_to_environ` reads: sockets whose handshakes agree on them
+# share one URL adapter (the query string is left out: it differs per polling request and only
+# `match`, which events never run, reads it).
+ADAPTER_KEYS = ("HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "wsgi.url_scheme", "SCRIPT_NAME", "PATH_INFO",
+                "REQUEST_METHOD", "HTTP_X_FORWARDED_HOST")
+ADAPTER_CACHE_SIZE = 256
 
 
 class EventContext(RequestContext):
-    """A request context with a lazily opened session and no URL match."""
+    """A request context with a lazily opened session, no URL match and a shared URL adapter."""
 
     def __init__(self, app: Flask, environ: dict) -> None:
         request = app.request_class(environ)
         request.json_module = app.json
-        # A non-None session keeps `push` from opening it; `session` opens it on first use.
-        super().__init__(app, environ, request=request, session=_UNOPENED)
+        # RequestContext.__init__ (its attributes are checked by `missing`) without binding the
+        # URL map for every event: binding it (host parsing and a MapAdapter) was a fifth of an
+        # event's cost in the handler path. A non-None session keeps `push` from opening it;
+        # `session` opens it on first use.
+        self.app, self.request = app, request
+        self.url_adapter = url_adapter(app, request)
+        self.flashes = None
+        self._session = _UNOPENED
+        self._after_request_functions = []
+        self._cv_tokens = []
 
     @property
     def session(self) -> SessionMixin:
@@ -64,6 +85,34 @@ class EventContext(RequestContext):
         sess = self._session
         if sess is not _UNOPENED and getattr(sess, "modified", True):
             self.app.session_interface.save_session(self.app, sess, self.app.response_class())  # type: ignore[arg-type]
+
+
+def url_adapter(app: Flask, request: Any) -> Any:
+    """The app's URL adapter for this handshake's environ, bound once per distinct environ."""
+    if app.config.get("TRUSTED_HOSTS") is not None:
+        request.trusted_hosts = app.config["TRUSTED_HOSTS"]
+    environ = request.environ
+    key = tuple(environ.get(k) for k in ADAPTER_KEYS)
+    cache = app.extensions.setdefault("flask-socketio-jwt:url-adapters", {})
+    adapter = cache.get(key)
+    if adapter is None:
+        try:
+            adapter = app.create_url_adapter(request)
+        except HTTPException as e:  # as RequestContext does: an untrusted host fails at first use
+            request.routing_exception = e
+            return None
+        if len(cache) >= ADAPTER_CACHE_SIZE:
+            cache.clear()
+        cache[key] = adapter
+    return adapter
+
+
+def context_attrs() -> list[str]:
+    """Differences between what Flask's RequestContext.__init__ sets and what `EventContext` sets."""
+    probe = RequestContext(Flask(__name__), {"REQUEST_METHOD": "GET", "SERVER_NAME": "localhost", "SERVER_PORT": "80",
+                                 "wsgi.url_scheme": "http", "PATH_INFO": "/"})
+    return [f"RequestContext.{name} (set by EventContext)" for name in sorted(CONTEXT_ATTRS - set(vars(probe)))] + [
+        f"RequestContext.{name} (unknown to EventContext)" for name in sorted(set(vars(probe)) - CONTEXT_ATTRS)]
 
 
 def handle_event(socketio: SocketIO, handler: Callable[..., Any], message: str, namespace: str,

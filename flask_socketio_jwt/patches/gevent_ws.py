@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask_socketio_jwt.patches.leanstack import flat
-from flask_socketio_jwt.patches.wsguard import fast_mask, is_engineio_text
+from flask_socketio_jwt.patches.wsguard import DONTWAIT, fast_mask, is_engineio_text
 from flask_socketio_jwt.runtime.gevent import patched, run_blocking  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
@@ -199,13 +199,40 @@ class GeventWebSocket:
 
     # -- writing
 
+    # Frames built by `frame_of` go out as they are: this endpoint never compresses.
+    raw_frames = True
+
+    def send_now(self, frame: bytes) -> int | None:
+        """Write what the kernel takes of a whole frame without yielding: bytes written, or
+        None when a frame is mid-send or the connection is closing (the writer path then runs)."""
+        lock = self._lock
+        raw = getattr(self.socket, "_sock", None)
+        if self.closed or self.close_sent or raw is None or (lock is not None and lock.locked()):
+            return None
+        try:
+            return raw.send(frame, DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            return None
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send a frame built by `frame_of` (or the rest of one), waiting for the kernel as needed."""
+        if self.closed or self.close_sent:
+            raise OSError("WebSocket is closed")
+        self._write(frame)
+
     def _send(self, opcode: int, payload: bytes) -> None:
-        frame = encode_frame(opcode, payload)
+        self._write(encode_frame(opcode, payload))
+
+    def _write(self, frame: bytes) -> None:
         lock = self._lock
         if lock is None:
-            factory = self.lock_factory
+            factory: Callable[[], Any] | None = self.lock_factory
             if factory is None:
-                from gevent.lock import Semaphore as factory
+                from gevent.lock import Semaphore
+
+                factory = Semaphore
             lock = self._lock = factory()
         with lock:  # sendall may yield midway; another sender's frame must not land inside this one
             self.socket.sendall(frame)

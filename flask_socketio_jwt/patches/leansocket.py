@@ -27,6 +27,7 @@ only: threading mode keeps the stock socket. `SOCKET_LEAN_ENGINEIO = False` swit
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections import deque
 from typing import Any
@@ -48,6 +49,29 @@ PING_BATCH = 64
 # often (a busy room) keeps its writer, as in stock engine.io, instead of paying a new green
 # thread per packet (about 7 us each); an idle socket parks one for 1% of each ping interval.
 WRITER_LINGER = 0.25
+
+
+def frame_of(pkt: packet.Packet) -> bytes:
+    """The packet as one unmasked WebSocket frame, built once per packet object.
+
+    A broadcast sends the same packet object to every member: the frame is built for the
+    first and reused for the rest."""
+    frame = pkt.__dict__.get("_frame")
+    if frame is None:
+        data = pkt.encode()
+        if isinstance(data, str):
+            payload, first = data.encode("utf-8"), 0x81
+        else:
+            payload, first = bytes(data), 0x82
+        n = len(payload)
+        if n < 126:
+            header = bytes((first, n))
+        elif n < 65536:
+            header = struct.pack("!BBH", first, 126, n)
+        else:
+            header = struct.pack("!BBQ", first, 127, n)
+        frame = pkt._frame = header + payload  # type: ignore[attr-defined]
+    return frame
 
 
 class PingClock:
@@ -109,7 +133,19 @@ class LeanSocket(Socket):
             self.send(packet.Packet(packet.PING))
 
     def send(self, pkt: packet.Packet) -> None:
-        """Queue a packet; on a WebSocket, make sure a writer will send it."""
+        """Write a packet now when nothing is ahead of it; otherwise queue it for the writer."""
+        ws = self._ws
+        if (ws is not None and pkt is not None and not self.upgrading and not self.queue.qsize()
+                and getattr(ws, "raw_frames", False)):
+            if not self.check_ping_timeout():
+                return
+            frame = frame_of(pkt)
+            sent = ws.send_now(frame)
+            if sent is not None:
+                if sent < len(frame):  # the kernel took part of it: the writer sends the rest first
+                    self.queue.put(frame[sent:] if sent else frame)
+                    self.wake_writer()
+                return
         super().send(pkt)
         self.wake_writer()
 
@@ -143,7 +179,12 @@ class LeanSocket(Socket):
                 if pkt is None:
                     break
                 try:
-                    ws.send(pkt.encode())
+                    if isinstance(pkt, bytes):  # a frame `send` could write only part of
+                        ws.send_frame(pkt)
+                    elif getattr(ws, "raw_frames", False):
+                        ws.send_frame(frame_of(pkt))
+                    else:
+                        ws.send(pkt.encode())
                 except Exception:
                     break
             self._ws = None  # before ws.close(), which may yield: no new writer for a closed socket

@@ -40,6 +40,8 @@ WRITTEN_FOR = {"eventlet": ("0.40", "0.42"), "python-engineio": ("4.13", "4.16")
 log = logging.getLogger(__name__)
 
 PACKET_TYPES = frozenset("0123456")
+# A send that returns instead of waiting when the kernel buffer is full (Linux, macOS).
+DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
 def is_engineio_text(msg: str) -> bool:
@@ -89,6 +91,27 @@ def hardened_class(base: type, compression: bool = False, lean: bool = False) ->
         Message = CappedMessage
         _apply_mask = staticmethod(fast_mask)
 
+        @property
+        def raw_frames(self) -> bool:
+            """True when frames go out as built by `frame_of` (no per-message compression)."""
+            return "permessage-deflate" not in self.extensions
+
+        def send_now(self, frame: bytes) -> int | None:
+            """Write what the kernel takes of a whole frame without yielding: bytes written, or
+            None when a frame is mid-send or the connection failed (the writer path then runs)."""
+            if self._sendlock.locked():
+                return None
+            try:
+                return self.socket.fd.send(frame, DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return 0
+            except (OSError, AttributeError):
+                return None
+
+        def send_frame(self, frame: bytes) -> None:
+            """Send a frame built by `frame_of` (or the rest of one), waiting for the kernel as needed."""
+            self._send(frame)
+
         def wait(self) -> Any:
             """The next message; closes the WebSocket (and reports it closed) on one engine.io cannot decode."""
             msg = super().wait()
@@ -117,6 +140,8 @@ def hardened_class(base: type, compression: bool = False, lean: bool = False) ->
 
     class HardenedWebSocketWSGI(base):  # type: ignore[misc, valid-type]
         """engine.io's eventlet WebSocket app, hardened."""
+
+        websocket_class = CheckedWebSocket
 
         def __init__(self, handler: Any, server: Any) -> None:
             super().__init__(handler, server)
