@@ -11,7 +11,7 @@ import pytest
 from engineio.socket import Socket
 
 from flask_socketio_jwt.patches import leansocket, leanstack
-from tests.eio_fake import FakeRawWebSocket, FakeWebSocket, Server, green_wait, live_greenlets, start_response
+from tests.eio_fake import FakeWebSocket, Server, green_wait, live_greenlets, start_response
 
 
 @pytest.fixture(params=[True, False], ids=["lean", "stock"])

@@ -8,9 +8,10 @@
 //   kept and attached to every socket this hook opens (children subscribe in their mount
 //   effects, which React runs before this hook's effect);
 // - terminal codes (revoked token, deleted user...) stop the socket; nothing here restarts it,
-//   so there is no reconnect loop: the page offers to sign in again.
+//   so there is no reconnect loop: the page offers to sign in again. A revoked token also
+//   signs the browser out of NextAuth (the backend session it stood for is over).
 import { useEffect, useMemo, useRef, useState } from "react";
-import { useSession } from "next-auth/react";
+import { signOut, useSession } from "next-auth/react";
 import { RealtimeError } from "flask-realtime-client";
 import { createSocket } from "@/lib/socket";
 
@@ -124,6 +125,18 @@ export function useWebSocket({ url }) {
   useEffect(() => {
     if (accessToken && hub.client) hub.client.setToken(accessToken);
   }, [accessToken, hub]);
+
+  // A revoked backend session (signed out in this tab, in another one, or "everywhere") ends
+  // the NextAuth session too. Waiting for NextAuth alone is not enough: a renewal that was in
+  // flight during the sign-out answers after it and sets the session cookie again.
+  const revoked =
+    !!key &&
+    ((clientStatus && clientStatus.key === key && clientStatus.status.code === "token_revoked" &&
+      clientStatus.status.state === "stopped") ||
+      (session && session.error === "token_revoked"));
+  useEffect(() => {
+    if (revoked) signOut({ redirect: false });
+  }, [revoked]);
 
   let status;
   if (!key) status = authStatus === "loading" ? LOADING : SIGNED_OUT;
