@@ -127,3 +127,28 @@ def test_eventlet_websocket_send_now(extensions, request):
     raw = FakeRawWebSocket()  # the test fake decodes what send_now wrote back into packets
     raw.send_now(frame)
     assert raw.sent == ["4hi"]
+
+
+def test_read_ahead_serves_frame_parts_from_one_read():
+    """Small reads come from one larger read, in order, short only at the end of what arrived."""
+    from flask_socketio_jwt.patches.wsguard import READ_AHEAD, ReadAhead
+
+    class Sock:
+        def __init__(self, chunks):
+            self.chunks, self.asked = list(chunks), []
+
+        def recv(self, n):
+            self.asked.append(n)
+            return self.chunks.pop(0) if self.chunks else b""
+
+        def fileno(self):
+            return 7
+
+    sock = Sock([b"\x81\x85abcdhello\x81", b"\x82xyz"])
+    r = ReadAhead(sock)
+    assert [r.recv(2), r.recv(4), r.recv(5)] == [b"\x81\x85", b"abcd", b"hello"]
+    assert sock.asked == [READ_AHEAD]  # one read for the whole frame
+    assert r.recv(2) == b"\x81"  # short: only what arrived
+    assert r.recv(2) == b"\x82x" and r.recv(10) == b"yz"
+    assert r.recv(3) == b""  # the peer closed
+    assert r.fileno() == 7  # everything else is the socket's
