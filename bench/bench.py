@@ -687,6 +687,31 @@ def runtime_targets(s: dict) -> list[tuple]:
     return rows
 
 
+# (figure key, label, peer compared with, at most / at least, bound): per-core targets each runtime
+# of the app (audit on) must meet against the bare Flask-SocketIO app (a) and the Node design (b).
+CORE_TARGETS = [
+    ("saturate", "acked events/s at saturation", "flask-min", "≥", 2.0),
+    ("saturate", "acked events/s at saturation", "node", "≥", 0.25),
+    ("delivery_p99", "broadcast delivery p99 at the target step", "node", "≤", 1.3),
+    ("rss_per_socket", "idle RSS per socket", "node", "≤", 1.3),
+    ("connect_rate", "authenticated connects/s", "node", "≥", 1.0),
+    ("connect_p99", "connect time p99", "node", "≤", 1.0),
+]
+
+
+def core_targets(s: dict) -> list[tuple]:
+    """(target, eventlet value text, met?, gevent value text, met?) rows against (a) and (b)."""
+    rows = []
+    for key, label, peer, op, bound in CORE_TARGETS:
+        cells = []
+        for app in ("app-audit-on", "app-gevent"):
+            t = s["ratio"](key, app, peer) if app in s["figures"] and peer in s["figures"] else None
+            ok = t is not None and (t[1] <= bound if op == "≤" else t[1] >= bound)
+            cells += ["n/a" if t is None else f"{t[1]:.2f}x ({t[0]:.2f}–{t[2]:.2f})", ok]
+        rows.append((f"{label} {op} {bound}x {PEER_INFO[peer]['short']}", *cells))
+    return rows
+
+
 def write_report(data: dict, out_md: Path, out_png: Path):
     conf = data["conf"]
     results = data["results"]
@@ -738,6 +763,12 @@ def write_report(data: dict, out_md: Path, out_png: Path):
         L.append("|---|---|---|")
         for name, val, ok in targets(s):
             L.append(f"| {name} | {val} | {'yes' if ok else '**no**'} |")
+        L.append("")
+        L.append("## Targets per core: each runtime against (a) and (b), same rounds\n")
+        L.append("| target | eventlet | met | gevent | met |")
+        L.append("|---|---|---|---|---|")
+        for name, ev, ev_ok, gv, gv_ok in core_targets(s):
+            L.append(f"| {name} | {ev} | {'yes' if ev_ok else '**no**'} | {gv} | {'yes' if gv_ok else '**no**'} |")
         L.append("")
         runtime_rows = runtime_targets(s)
         if runtime_rows:

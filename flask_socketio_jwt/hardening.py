@@ -13,6 +13,7 @@ from flask_socketio_jwt.cors import SocketCors
 from flask_socketio_jwt.patches import (
     backpressure,
     context,
+    eventtask,
     framing,
     gevent_ws,
     jwtdecode,
@@ -32,6 +33,7 @@ class Hardening:
     websocket_hardened: bool
     lean_sockets: bool
     event_context: bool
+    untracked_event_tasks: bool
     one_parse_decode: bool
     connect_timeout: timeouts.ConnectTimeout | None
     send_queue: backpressure.SendQueueGuard | None
@@ -56,6 +58,7 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     lean_context = on and patches.usable(context, socketio)
     if lean_context:
         context.install(socketio)
+    untracked = on and patches.usable(eventtask, socketio.server) and eventtask.install(socketio.server)
     one_parse = on and patches.usable(jwtdecode, app.extensions["flask-jwt-extended"])
     state.decoder = jwtdecode.decode if one_parse else None
     binary = on and patches.usable(framing, socketio)
@@ -65,6 +68,7 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
         websocket_hardened=hardened,
         lean_sockets=lean,
         event_context=lean_context,
+        untracked_event_tasks=untracked,
         one_parse_decode=one_parse,
         connect_timeout=(timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"]))
                          if on and patches.usable(timeouts, socketio) else None),

@@ -145,7 +145,8 @@ def test_patches_skip_with_one_warning_on_other_versions(tmp_path, monkeypatch):
         make_host(tmp_path / "second")  # a second app in the process: no second warning
     skipped = [str(w.message) for w in caught if w.category is PatchSkippedWarning]
     names = {m.split("'")[1] for m in skipped}
-    assert len(skipped) == len(names) and {"manager", "context", "jwtdecode", "framing", "timeouts"} <= names
+    assert len(skipped) == len(names)
+    assert {"manager", "context", "eventtask", "jwtdecode", "framing", "timeouts"} <= names
     handles = app.extensions[HARDENING_KEY]
     assert not (handles.event_context or handles.one_parse_decode or handles.binary_refused)
     assert handles.connect_timeout is None and handles.send_queue is None
@@ -162,7 +163,8 @@ def test_one_setting_switches_every_patch_off(tmp_path, monkeypatch):
     assert not [w for w in caught if w.category is PatchSkippedWarning]
     handles = app.extensions[HARDENING_KEY]
     assert not any([handles.event_context, handles.one_parse_decode, handles.binary_refused, handles.lean_sockets,
-                    handles.websocket_hardened, handles.connect_timeout, handles.send_queue])
+                    handles.websocket_hardened, handles.connect_timeout, handles.send_queue,
+                    handles.untracked_event_tasks])
     assert type(socketio.server.manager).__name__ == "Manager"
     c = socket_client(app, access_token(app, "7"), namespace="/x")
     assert c.emit("whoami", callback=True, namespace="/x")["user"] == "ann"

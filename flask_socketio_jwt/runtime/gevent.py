@@ -21,3 +21,10 @@ def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     import gevent
 
     return gevent.get_hub().threadpool.apply(fn, args)
+
+
+def spawn_untracked(fn: Callable[..., Any], *args: Any) -> None:
+    """Run fn on a new green thread nobody joins (gevent's `spawn_raw`: a bare greenlet)."""
+    import gevent
+
+    gevent.spawn_raw(fn, *args)

@@ -39,3 +39,10 @@ def monkey_patch() -> None:
     import eventlet
 
     eventlet.monkey_patch()
+
+
+def spawn_untracked(fn: Callable[..., Any], *args: Any) -> None:
+    """Run fn on a new green thread nobody joins (eventlet's `spawn_n`: no GreenThread, no result event)."""
+    import eventlet
+
+    eventlet.spawn_n(fn, *args)
