@@ -303,12 +303,18 @@ def test_frame_of_builds_one_frame_per_packet():
     assert binary == b"\x82\x02\x00\x01"
 
 
-@pytest.mark.parametrize("lean", [True], ids=["lean"])
-def test_idle_socket_writes_directly_without_a_writer(make_server):
-    """Nothing queued: a packet goes to the kernel from the sender's green thread, no writer starts."""
+def idle_frame_socket(make_server) -> tuple:
+    """A server and a session on a frame-taking WebSocket with nothing queued and no writer."""
     s = make_server()
     c = s.open_ws(raw=True)
     assert green_wait(lambda: c.sock._writer is None and c.sock.queue.qsize() == 0)
+    return s, c
+
+
+@pytest.mark.parametrize("lean", [True], ids=["lean"])
+def test_idle_socket_writes_directly_without_a_writer(make_server):
+    """Nothing queued: a packet goes to the kernel from the sender's green thread, no writer starts."""
+    s, c = idle_frame_socket(make_server)
     before = c.ws.direct
     for i in range(50):
         s.eio.send(c.sid, f"m{i}")
@@ -319,9 +325,7 @@ def test_idle_socket_writes_directly_without_a_writer(make_server):
 @pytest.mark.parametrize("lean", [True], ids=["lean"])
 def test_partial_write_leaves_the_rest_first_in_line(make_server):
     """A kernel buffer that takes half a frame: the writer sends the rest before any later packet."""
-    s = make_server()
-    c = s.open_ws(raw=True)
-    assert green_wait(lambda: c.sock._writer is None and c.sock.queue.qsize() == 0)
+    s, c = idle_frame_socket(make_server)
     c.ws.room = 10
     s.eio.send(c.sid, "first-" + "y" * 40)
     assert c.sock.queue.qsize() == 1 and c.sock._writer is not None
@@ -338,9 +342,7 @@ def test_partial_write_leaves_the_rest_first_in_line(make_server):
 @pytest.mark.parametrize("lean", [True], ids=["lean"])
 def test_full_kernel_buffer_queues_for_the_slow_consumer_guard(make_server):
     """Nothing fits: packets queue (where the slow-consumer guard counts them) and leave in order."""
-    s = make_server()
-    c = s.open_ws(raw=True)
-    assert green_wait(lambda: c.sock._writer is None and c.sock.queue.qsize() == 0)
+    s, c = idle_frame_socket(make_server)
     c.ws.room = 0
     c.ws.stall = eventlet.Event()
     for i in range(100):

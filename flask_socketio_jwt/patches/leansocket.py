@@ -8,10 +8,15 @@ heap), a sixth of the per-socket budget each. `LeanSocket` keeps the reader only
 - pings: one `PingClock` task per server sends every socket's next PING when it is due.
   Every socket waits the same `ping_interval`, so the due times arrive in order and a deque
   is the whole schedule (a few dozen bytes a socket);
+- direct writes: a packet with nothing queued ahead of it goes to the kernel at once from the
+  sender's green thread (the WebSocket's `send_now`: a non-blocking send, no yield). Its frame
+  is built once per packet object, so a broadcast builds one frame for all its members. What
+  the kernel does not take (its buffer is full, or it took part of the frame) is queued;
 - writer on demand: a writer task starts when a packet is queued on a WebSocket and exits
   once the queue has stayed empty for WRITER_LINGER. Under cooperative scheduling nothing
   yields between "the queue is empty, no writer" and "the writer is gone", nor between "a
   packet was queued" and "a writer was started", so no packet is left behind without a writer.
+  While anything is queued or a frame is mid-send, new packets queue behind it: order holds.
 
 Engine.IO's semantics stay: a ping is scheduled only once the previous cycle ended (a PONG),
 `last_ping` is set when the PING is sent, packets leave in order, each dequeued packet is
