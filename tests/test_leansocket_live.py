@@ -6,6 +6,7 @@ A one-second ping interval and timeout make several heartbeat cycles fit in a te
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import psutil
@@ -103,13 +104,18 @@ def test_many_emits_arrive_in_order(ctx: Ctx) -> None:
         assert sender.connect(ctx.user["access"]) and receiver.connect({"token": ctx.other["access"]})[0] == "ok"
         assert sender.call("join", {"room": "order"})["ok"] is True
         assert receiver.call("join", {"room": "order"})["ok"] is True
-        n = 300
+        n, got = 300, []
+
+        def read() -> None:  # read while the sender sends: a reader that stalls is a slow consumer
+            while len(got) < n:
+                msg = receiver.recv_packet(timeout=30)
+                if msg.startswith('42["message",'):
+                    got.append(json.loads(msg[2:])[1])
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         ids = [sender.call("message", {"room": "order", "text": f"t{i}"})["id"] for i in range(n)]
-        got = []
-        while len(got) < n:
-            msg = receiver.recv_packet(timeout=30)
-            if msg.startswith('42["message",'):
-                got.append(json.loads(msg[2:])[1])
+        reader.join(timeout=30)
         assert [m["text"] for m in got] == [f"t{i}" for i in range(n)]
         assert [m["id"] for m in got] == ids
     finally:
