@@ -119,19 +119,24 @@ def test_client_messages_reach_the_app(make_server):
     assert sorted(d for _, d in s.messages) == sorted(f"hello{i}" for i in range(20))
 
 
-def test_stalled_writer_leaves_packets_queued(make_server):
-    """The slow-consumer guard reads queue sizes: a writer stuck in sendall must not hide them."""
-    s = make_server()
-    c = s.open_ws()
-    assert green_wait(lambda: c.sock.queue.qsize() == 0)
+def send_while_stalled(s, c) -> None:
+    """Send 100 packets while the WebSocket's sends block: they stay queued; then release it and let them out."""
     c.ws.stall = eventlet.Event()
     for i in range(100):
         s.eio.send(c.sid, f"m{i}")
         eventlet.sleep(0)
     assert green_wait(lambda: c.sock.queue.qsize() >= 99)
     c.ws.stall.send()
-    c.ws.stall = None
+    c.ws.stall, c.ws.room = None, None
     assert green_wait(lambda: len(c.ws.packets("4")) == 100)
+
+
+def test_stalled_writer_leaves_packets_queued(make_server):
+    """The slow-consumer guard reads queue sizes: a writer stuck in sendall must not hide them."""
+    s = make_server()
+    c = s.open_ws()
+    assert green_wait(lambda: c.sock.queue.qsize() == 0)
+    send_while_stalled(s, c)
     assert c.sock.queue.qsize() == 0
 
 
@@ -344,14 +349,7 @@ def test_full_kernel_buffer_queues_for_the_slow_consumer_guard(make_server):
     """Nothing fits: packets queue (where the slow-consumer guard counts them) and leave in order."""
     s, c = idle_frame_socket(make_server)
     c.ws.room = 0
-    c.ws.stall = eventlet.Event()
-    for i in range(100):
-        s.eio.send(c.sid, f"m{i}")
-        eventlet.sleep(0)
-    assert green_wait(lambda: c.sock.queue.qsize() >= 99)
-    c.ws.stall.send()
-    c.ws.stall, c.ws.room = None, None
-    assert green_wait(lambda: len(c.ws.packets("4")) == 100)
+    send_while_stalled(s, c)
     assert c.ws.packets("4") == [f"m{i}" for i in range(100)]
 
 
