@@ -17,6 +17,7 @@ import { createSocket } from "@/lib/socket";
 
 const SIGNED_OUT = Object.freeze({ state: "signed_out", code: null, attempt: 0 });
 const LOADING = Object.freeze({ state: "loading", code: null, attempt: 0 });
+const MAX_SIGN_OUT_ROUNDS = 5;
 const NO_STATS = Object.freeze({ key: null, sid: null, user: null, connects: 0, refreshes: 0, retries: 0, connectedAt: null });
 
 /** Listeners that outlive sockets: attached to whichever socket is current. */
@@ -128,15 +129,27 @@ export function useWebSocket({ url }) {
 
   // A revoked backend session (signed out in this tab, in another one, or "everywhere") ends
   // the NextAuth session too. Waiting for NextAuth alone is not enough: a renewal that was in
-  // flight during the sign-out answers after it and sets the session cookie again.
+  // flight during the sign-out answers after it and sets the session cookie again, so while
+  // the session is still there after a sign-out, sign out once more (a few rounds at most).
   const revoked =
     !!key &&
     ((clientStatus && clientStatus.key === key && clientStatus.status.code === "token_revoked" &&
       clientStatus.status.state === "stopped") ||
       (session && session.error === "token_revoked"));
+  const [signOutRound, setSignOutRound] = useState(0);
   useEffect(() => {
-    if (revoked) signOut({ redirect: false });
-  }, [revoked]);
+    if (!revoked || signOutRound >= MAX_SIGN_OUT_ROUNDS) return undefined;
+    let current = true; // false once the session is gone (or replaced) before this round ends
+    signOut({ redirect: false })
+      .catch(() => {}) // a failed round is tried again below, like one that was undone
+      .finally(() => current && setSignOutRound((n) => n + 1));
+    return () => {
+      current = false;
+    };
+  }, [revoked, signOutRound]);
+  useEffect(() => {
+    if (!key) setSignOutRound(0); // signed out: a later revocation gets its rounds again
+  }, [key]);
 
   let status;
   if (!key) status = authStatus === "loading" ? LOADING : SIGNED_OUT;
