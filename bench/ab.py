@@ -1,6 +1,7 @@
 """Quick A/B of one phase between peers, interleaved (a development aid; `make bench` is the record).
 
     .venv/bin/python -m bench.ab --phase connect --peers flask-min,app-audit-on --rounds 3
+    .venv/bin/python -m bench.ab --phase connect --peers app-audit-on,app-audit-on@/tmp/old  # against a worktree
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from bench import bench as B
 
 
 def headline(phase: str, res: dict) -> float | None:
-    """The one figure of a phase: connects/s, ack p99 or acked events/s."""
+    """The one figure of a phase: connects/s, ack p99, acked events/s or broadcast delivery p99."""
     if phase == "connect":
         return res.get("rate")
+    if phase == "broadcast" and res.get("steps"):
+        return B.target_step({"broadcast": res})["delivery_ms"]["p99"]
     if phase.startswith("echo"):
         return (res.get("latency_ms") or {}).get("p99")
     return res.get("achieved_rate") or res.get("rate")

@@ -148,7 +148,17 @@ AUDITED = ("app-audit-on", "app-gevent")
 
 def runtime(peer: str) -> str:
     """The gunicorn worker class a peer runs under."""
-    return "gevent" if peer == "app-gevent" else "eventlet"
+    return "gevent" if kind(peer) == "app-gevent" else "eventlet"
+
+
+def kind(peer: str) -> str:
+    """The peer's name without a checkout: `app-audit-on@/tmp/old` is `app-audit-on`."""
+    return peer.partition("@")[0]
+
+
+def root_of(peer: str) -> Path:
+    """The checkout a peer runs from: this one, or the one after `@` (A/B against other code)."""
+    return Path(peer.partition("@")[2] or ROOT)
 
 
 def bin_dir(peer: str) -> Path:
@@ -170,17 +180,17 @@ class Server:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.measured: psutil.Process | None = None
-        self.lag_file = workdir / f"lag-{peer}-{self.port}.txt"
-        self.log_file = workdir / f"server-{peer}-{self.port}.log"
+        self.lag_file = workdir / f"lag-{peer.replace('/', '_')}-{self.port}.txt"
+        self.log_file = workdir / f"server-{peer.replace('/', '_')}-{self.port}.log"
 
     def env(self):
         e = dict(os.environ)
         e["BENCH_LAG_FILE"] = str(self.lag_file)
         e["BENCH_JWT_SECRET"] = self.secret
-        e["PYTHONPATH"] = str(ROOT)
+        e["PYTHONPATH"] = str(root_of(self.peer))
         e["PORT"] = str(self.port)
         if self.peer.startswith("app-"):
-            e.update(app_env(self.workdir, self.secret, audit=self.peer in AUDITED, peer=self.peer))
+            e.update(app_env(self.workdir, self.secret, audit=kind(self.peer) in AUDITED, peer=self.peer))
         return e
 
     def cmd(self):
@@ -198,7 +208,7 @@ class Server:
     def start(self):
         self.lag_file.write_text("")
         out = open(self.log_file, "ab")
-        self.proc = subprocess.Popen(pinned(SERVER_CPU, self.cmd()), cwd=ROOT,
+        self.proc = subprocess.Popen(pinned(SERVER_CPU, self.cmd()), cwd=root_of(self.peer),
                                      env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         deadline = time.time() + 60
@@ -278,7 +288,7 @@ class Server:
 
 
 def app_env(workdir: Path, secret: str, audit: bool, peer: str = "app-audit-on") -> dict:
-    db = workdir / f"{peer}.sqlite"
+    db = workdir / f"{peer.replace('/', '_')}.sqlite"
     return {
         "FLASK_SOCKETIO_ASYNC_MODE": json.dumps(runtime(peer)),
         "FLASK_SQLALCHEMY_DATABASE_URI": json.dumps(f"sqlite:///{db}"),
@@ -314,8 +324,8 @@ def http_json(url, payload):
 def setup_app(peer: str, workdir: Path, secret: str, conf: dict) -> list[str]:
     """Create the schema and register users; return their ids."""
     env = dict(os.environ)
-    env.update(app_env(workdir, secret, audit=peer in AUDITED, peer=peer))
-    r = subprocess.run([str(bin_dir(peer) / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=env,
+    env.update(app_env(workdir, secret, audit=kind(peer) in AUDITED, peer=peer))
+    r = subprocess.run([str(bin_dir(peer) / "flask"), "--app", "app", "db", "upgrade"], cwd=root_of(peer), env=env,
                        capture_output=True, text=True, timeout=120)
     if r.returncode:
         raise RuntimeError(f"db upgrade failed: {r.stdout[-1000:]} {r.stderr[-2000:]}")
@@ -398,7 +408,7 @@ PHASES = ("connect", "echo_small", "echo_large", "saturate", "broadcast")
 
 def phase_config(phase: str, peer: str, conf: dict) -> dict:
     """The generator's config for one phase of one peer (the benchmark, bench.profile and bench.ab share it)."""
-    ev = PEER_INFO[peer]["event"]
+    ev = PEER_INFO[kind(peer)]["event"]
     args = ["whoami"] if ev == "whoami" else ["echo", {"p": "x" * 32}]
     base = {"deflate": conf["deflate"]}
     if phase == "connect":
