@@ -93,7 +93,12 @@ class ReadAhead:
         self.buf = buf[n:]
         return buf[:n]
 
-    def __getattr__(self, name: str) -> Any:  # sendall, fileno, settimeout, shutdown, close, fd...
+    @property
+    def fd(self) -> Any:
+        """The raw socket (a direct write's path: a class attribute skips `__getattr__`)."""
+        return self.sock.fd
+
+    def __getattr__(self, name: str) -> Any:  # sendall, fileno, settimeout, shutdown, close...
         return getattr(self.sock, name)
 
 
