@@ -17,9 +17,11 @@ from bench import bench as B
 
 
 def headline(phase: str, res: dict) -> float | None:
-    """The one figure of a phase: connects/s, ack p99, acked events/s or broadcast delivery p99."""
+    """The one figure of a phase: connects/s, ack p99, acked events/s, broadcast delivery p99 or KiB per idle socket."""
     if phase == "connect":
         return res.get("rate")
+    if phase == "idle":
+        return res.get("rss_per_socket_kib")
     if phase == "broadcast" and res.get("steps"):
         return B.target_step({"broadcast": res})["delivery_ms"]["p99"]
     if phase.startswith("echo"):
@@ -46,8 +48,11 @@ def main(argv=None) -> int:
         for rnd in range(args.rounds):
             for p in peers:
                 tokens = B.mint_tokens(secret, ids[p], conf["tokens"])
-                with B.Server(p, workdir, secret) as srv:
-                    res = B.run_gen(srv, srv.port, B.phase_config(args.phase, p, conf), tokens, workdir)
+                if args.phase == "idle":  # on a fresh, warmed-up server, as the benchmark does
+                    res = B.idle_phase(p, workdir, secret, tokens, conf, rnd)
+                else:
+                    with B.Server(p, workdir, secret) as srv:
+                        res = B.run_gen(srv, srv.port, B.phase_config(args.phase, p, conf), tokens, workdir)
                 lat = res.get("latency_ms") or res.get("connect_ms") or {}
                 print(f"r{rnd} {p:15s} {args.phase}: {headline(args.phase, res)}  p50={lat.get('p50')} "
                       f"p99={lat.get('p99')} lag_max={res.get('lag_max_ms')} cpu={res.get('server_cpu')}", flush=True)

@@ -88,8 +88,10 @@ def store_message(room: str, user_id: str, username: str, text: str) -> dict:
     def unit() -> dict:
         msg = Message(room=room, user_id=int(user_id), username=username, text=text)
         db.session.add(msg)
+        db.session.flush()  # the id and the timestamp, without reloading the row after the commit
+        wire = msg.to_wire()
         db.session.commit()
-        return msg.to_wire()
+        return wire
 
     return dbwrite.write(unit)
 

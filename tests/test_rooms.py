@@ -35,6 +35,8 @@ def test_join_message_broadcast_to_members_only(socket_client, tokens, pair):
         assert [m["text"] for m in msgs] == ["hello"]
         assert msgs[0]["id"] == sent["id"] and msgs[0]["user"] == "alice" and msgs[0]["room"] == "lobby"
     assert drain(outsider, "message") == []
+    # What was broadcast is what history gives back, timestamp included.
+    assert outsider.emit("join", {"room": "lobby"}, callback=True)["history"] == msgs
 
 
 def test_not_joined_and_leave(pair):

@@ -59,12 +59,17 @@ class SendQueueGuard:
             if eio_sid in self._dropping:
                 return
             sock = self.eio.sockets.get(eio_sid)
-            if sock is not None and self.is_stuck(sock):
+            if sock is None or sock.closed:
+                original(eio_sid, pkt)  # engine.io's path: it logs the miss and forgets a closed socket
+                return
+            if self.is_stuck(sock):
                 self._dropping.add(eio_sid)
                 # Not inline: we may be inside another client's handler or a broadcast loop.
                 self.socketio.start_background_task(self.drop, eio_sid)
                 return
-            original(eio_sid, pkt)
+            # What engine.io's send_packet does with an open socket, without its second lookup:
+            # every recipient of a broadcast passes here.
+            sock.send(pkt)
 
         self.eio.send_packet = send_packet
         return self
