@@ -83,6 +83,21 @@ def test_accessors_in_handlers_and_error_acks(host):
     assert c.is_connected("/x")
 
 
+def test_claims_kept_per_socket_share_their_names():
+    """Every socket keeps its token's claims for get_jwt(); the names are one string for all."""
+    import json
+    import sys
+
+    from flask_socketio_jwt.core.tokens import compact_claims
+
+    decoded = [json.loads(f'{{"sub": "7", "jti": "{i}", "type": "access", "role": "admin"}}') for i in range(2)]
+    kept = [compact_claims(c) for c in decoded]
+    assert kept == decoded  # same names, same values
+    names = [list(k) for k in kept]
+    assert all(a is b for a, b in zip(*names, strict=True))
+    assert kept[0]["type"] is kept[1]["type"] is sys.intern("access")
+
+
 def test_refresh_reflects_the_new_token_in_accessors(host):
     app, _, _ = host
     c = socket_client(app, access_token(app, "7"), namespace="/x")

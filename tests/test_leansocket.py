@@ -306,6 +306,10 @@ def test_frame_of_builds_one_frame_per_packet():
         assert leansocket.frame_of(pkt) is frame
     binary = leansocket.frame_of(packet.Packet(packet.MESSAGE, b"\x00\x01"))
     assert binary == b"\x82\x02\x00\x01"
+    # An OPEN stays referenced by engine.io for the socket's life: its frame is not kept on it.
+    opened = packet.Packet(packet.OPEN, {"sid": "abc"})
+    assert leansocket.frame_of(opened) == b"\x81\x0e" + b'0{"sid":"abc"}'
+    assert "_frame" not in opened.__dict__
 
 
 def idle_frame_socket(make_server) -> tuple:

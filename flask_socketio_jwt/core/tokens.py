@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,16 @@ def shared_header(header: dict[str, Any]) -> dict[str, Any]:
         return header
 
 
+def compact_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The claims with their names (and the token type) interned: a socket keeps its token's claims
+    for `get_jwt()`, and a JSON decode gives every token its own copy of each name."""
+    kept = {sys.intern(k) if type(k) is str else k: v for k, v in claims.items()}
+    kind = kept.get("type")
+    if type(kind) is str and len(kind) <= 16:
+        kept["type"] = sys.intern(kind)
+    return kept
+
+
 def stock_decode(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(header, claims) through flask-jwt-extended's public `decode_token`, as `@jwt_required` gets them."""
     return get_unverified_jwt_headers(token), decode_token(token)
@@ -151,5 +162,5 @@ def verify(token: object, *, max_bytes: int = 8192, required: tuple[str, ...] = 
         user = user_lookup(header, claims)
         if user is None:
             raise auth_error("user_unknown")
-    return Verified(header=shared_header(header), claims=claims, user=user, identity=str(claims[identity_claim()]),
-                    jti=claims["jti"], exp=int(claims["exp"]))
+    return Verified(header=shared_header(header), claims=compact_claims(claims), user=user,
+                    identity=str(claims[identity_claim()]), jti=claims["jti"], exp=int(claims["exp"]))

@@ -57,7 +57,7 @@ WRITER_LINGER = 0.25
 
 
 def frame_of(pkt: packet.Packet) -> bytes:
-    """The packet as one unmasked WebSocket frame, built once per packet object.
+    """The packet as one unmasked WebSocket frame, built once per MESSAGE packet object.
 
     A broadcast sends the same packet object to every member: the frame is built for the
     first and reused for the rest."""
@@ -75,7 +75,11 @@ def frame_of(pkt: packet.Packet) -> bytes:
             header = struct.pack("!BBH", first, 126, n)
         else:
             header = struct.pack("!BBQ", first, 127, n)
-        frame = pkt._frame = header + payload  # type: ignore[attr-defined]
+        frame = header + payload
+        # Only a MESSAGE goes to many sockets. engine.io's connect keeps its OPEN packet referenced
+        # for the socket's whole life: a frame cached on it would cost every idle socket its size.
+        if pkt.packet_type == packet.MESSAGE:
+            pkt._frame = frame  # type: ignore[attr-defined]
     return frame
 
 
