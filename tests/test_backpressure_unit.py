@@ -57,3 +57,20 @@ def test_a_socket_far_over_the_limit_is_dropped_not_sent_to(guarded):
     assert kicked == ["slow"] and sock.queue.qsize() == 30
     eio.send_packet("slow", packet.Packet(packet.MESSAGE, "again"))  # being dropped: nothing more
     assert kicked == ["slow"] and sock.queue.qsize() == 30
+
+
+def test_a_wrapper_installed_before_the_guard_still_sees_every_packet():
+    socketio = SocketIO(Flask(__name__), async_mode="threading")
+    eio = socketio.server.eio
+    seen: list[str] = []
+    stock = eio.send_packet
+
+    def wrapper(sid, pkt):
+        seen.append(pkt.data)
+        stock(sid, pkt)
+
+    eio.send_packet = wrapper
+    SendQueueGuard(socketio, hub=None, limit=3).install()  # type: ignore[arg-type]
+    sock = add_socket(eio, "open")
+    eio.send_packet("open", packet.Packet(packet.MESSAGE, "hi"))
+    assert seen == ["hi"] and sock.queue.qsize() == 1

@@ -54,12 +54,14 @@ class SendQueueGuard:
     def install(self) -> SendQueueGuard:
         """Wrap the engine.io server's send_packet."""
         original = self.eio.send_packet
+        # Only engine.io's own method may be skipped for an open socket, never someone's wrapper.
+        direct = getattr(original, "__func__", None) is getattr(type(self.eio), "send_packet", None)
 
         def send_packet(eio_sid: str, pkt: Any) -> None:
             if eio_sid in self._dropping:
                 return
             sock = self.eio.sockets.get(eio_sid)
-            if sock is None or sock.closed:
+            if not direct or sock is None or sock.closed:
                 original(eio_sid, pkt)  # engine.io's path: it logs the miss and forgets a closed socket
                 return
             if self.is_stuck(sock):
