@@ -156,6 +156,11 @@ def kind(peer: str) -> str:
     return peer.partition("@")[0]
 
 
+def slug(peer: str) -> str:
+    """The peer's name as a file name (a checkout path has slashes)."""
+    return peer.replace("/", "_")
+
+
 def root_of(peer: str) -> Path:
     """The checkout a peer runs from: this one, or the one after `@` (A/B against other code)."""
     return Path(peer.partition("@")[2] or ROOT)
@@ -180,8 +185,8 @@ class Server:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.measured: psutil.Process | None = None
-        self.lag_file = workdir / f"lag-{peer.replace('/', '_')}-{self.port}.txt"
-        self.log_file = workdir / f"server-{peer.replace('/', '_')}-{self.port}.log"
+        self.lag_file = workdir / f"lag-{slug(peer)}-{self.port}.txt"
+        self.log_file = workdir / f"server-{slug(peer)}-{self.port}.log"
 
     def env(self):
         e = dict(os.environ)
@@ -288,7 +293,7 @@ class Server:
 
 
 def app_env(workdir: Path, secret: str, audit: bool, peer: str = "app-audit-on") -> dict:
-    db = workdir / f"{peer.replace('/', '_')}.sqlite"
+    db = workdir / f"{slug(peer)}.sqlite"
     return {
         "FLASK_SOCKETIO_ASYNC_MODE": json.dumps(runtime(peer)),
         "FLASK_SQLALCHEMY_DATABASE_URI": json.dumps(f"sqlite:///{db}"),

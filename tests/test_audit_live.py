@@ -155,8 +155,10 @@ def test_200_concurrent_clients_leave_every_row(server):
 
 
 def burst(server: LiveServer, token: str, n: int, stop: threading.Event, kinds: tuple[str, ...],
-          deadline: float, closing: bool = False) -> tuple[set[str], Counter]:
-    """n clients repeat join/leave (and message) until stop is set; returns sids and acked events."""
+          deadline: float, closing: bool = False,
+          started: threading.Event | None = None) -> tuple[set[str], Counter]:
+    """n clients repeat join/leave (and message) until stop is set; returns sids and acked events.
+    `started` is set once the first event is acked."""
     acked: Counter = Counter()
     lock = threading.Lock()
 
@@ -176,6 +178,8 @@ def burst(server: LiveServer, token: str, n: int, stop: threading.Event, kinds: 
                     assert ack["ok"], ack
                     with lock:
                         acked[event] += 1
+                    if started is not None:
+                        started.set()
             return sid_of(c)
         finally:
             c.close()
@@ -186,11 +190,11 @@ def burst(server: LiveServer, token: str, n: int, stop: threading.Event, kinds: 
 
 def test_a_locked_database_loses_no_row(server):
     u = server.register()
-    stop, locked, released = threading.Event(), threading.Event(), threading.Event()
+    stop, locked, released, started = (threading.Event() for _ in range(4))
 
     def hold() -> None:
         conn = sqlite3.connect(server.workdir / "live.sqlite", timeout=10, isolation_level=None)
-        time.sleep(0.5)  # let the burst start first
+        started.wait(10)  # the burst is under way
         conn.execute("BEGIN EXCLUSIVE")
         locked.set()
         time.sleep(4)
@@ -202,7 +206,8 @@ def test_a_locked_database_loses_no_row(server):
 
     holder = threading.Thread(target=hold)
     holder.start()
-    sids, acked = burst(server, u["access"], 10, stop, ("join", "leave"), deadline=time.time() + 20)
+    sids, acked = burst(server, u["access"], 10, stop, ("join", "leave"), deadline=time.time() + 20,
+                        started=started)
     holder.join(10)
     assert locked.is_set() and released.is_set() and acked["join"] > 50
     expected = Counter({"connect": 10, "disconnect": 10, **acked})

@@ -95,7 +95,7 @@ def compact_claims(claims: dict[str, Any]) -> dict[str, Any]:
     for `get_jwt()`, and a JSON decode gives every token its own copy of each name."""
     kept = {sys.intern(k) if type(k) is str else k: v for k, v in claims.items()}
     kind = kept.get("type")
-    if type(kind) is str and len(kind) <= 16:
+    if type(kind) is str:
         kept["type"] = sys.intern(kind)
     return kept
 

@@ -258,20 +258,25 @@ def test_renewal_answering_after_a_revoked_sign_out_does_not_keep_the_session(st
     ctx = contexts()
     t = Tab(ctx, app.url).sign_in(new_user(flask, "ivan"))
     held: dict = {}
-    signing_out: list[bool] = []
+
+    def has_session_cookie() -> bool:
+        return any("session-token" in c["name"] for c in ctx.cookies(app.url))
+
+    def read_session() -> dict:
+        return t.page.evaluate("() => fetch('/api/auth/session').then((r) => r.json())")
 
     def session_route(route) -> None:
         method = route.request.method
         if method == "POST" and "renewal" not in held:
             # The cookies this renewal was sent with: replayed when it is let through.
             held["renewal"] = (route, {c["name"]: c["value"] for c in ctx.cookies(app.url)})
-        elif method == "GET" and signing_out and "reread" not in held:
+        elif method == "GET" and "signing_out" in held and "reread" not in held:
             held["reread"] = route  # the session read that ends signOut()
         else:
             route.continue_()
 
     def signout_route(route) -> None:
-        signing_out.append(True)
+        held["signing_out"] = True
         route.continue_()
 
     t.page.route("**/api/auth/session", session_route)
@@ -279,24 +284,24 @@ def test_renewal_answering_after_a_revoked_sign_out_does_not_keep_the_session(st
     pump_until(t.page, lambda: "renewal" in held)  # the socket renews before every expiry
     renewal, cookies = held["renewal"]
     # The backend session ends elsewhere ("log out" on another device): the socket is kicked.
-    token = t.page.evaluate("() => fetch('/api/auth/session').then((r) => r.json())")["accessToken"]
+    token = read_session()["accessToken"]
     requests.post(f"{flask.url}/api/auth/logout", headers={"Authorization": f"Bearer {token}"},
                   timeout=10).raise_for_status()
     pump_until(t.page, lambda: "reread" in held)  # the hook signed out; the cookie is cleared
-    assert not [c for c in ctx.cookies(app.url) if "session-token" in c["name"]]
+    assert not has_session_cookie()
 
     # The renewal now reaches Next.js with the old cookie; its answer sets the cookie again.
     answer = renewal.fetch(headers={**renewal.request.headers,
                                     "cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())})
     renewal.fulfill(response=answer)
-    pump_until(t.page, lambda: any("session-token" in c["name"] for c in ctx.cookies(app.url)))
+    pump_until(t.page, has_session_cookie)
     held["reread"].continue_()
 
     expect(t.status).to_have_text("signed out", timeout=T)
     expect(t.page.get_by_test_id("signed-out")).to_be_visible()
-    pump_until(t.page, lambda: not [c for c in ctx.cookies(app.url) if "session-token" in c["name"]])
+    pump_until(t.page, lambda: not has_session_cookie())
     t.page.unroute_all()
-    assert t.page.evaluate("() => fetch('/api/auth/session').then((r) => r.json())") == {}
+    assert read_session() == {}
 
 
 def test_another_user_signing_in_gets_a_new_socket(stack, contexts):
