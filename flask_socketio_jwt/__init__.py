@@ -9,7 +9,6 @@ from flask_socketio_jwt.core.errors import AuthError, InvalidPayload, RateLimite
 from flask_socketio_jwt.core.registry import SocketInfo
 from flask_socketio_jwt.extension import SocketJWT
 from flask_socketio_jwt.namespace import AuthNamespace
-from flask_socketio_jwt.patches import PatchSkippedWarning
 from flask_socketio_jwt.tables import audit_table
 from flask_socketio_jwt.testing import SocketTestClient, access_token, socket_client
 
@@ -17,7 +16,6 @@ __all__ = [
     "AuthError",
     "AuthNamespace",
     "InvalidPayload",
-    "PatchSkippedWarning",
     "RateLimited",
     "SocketInfo",
     "SocketJWT",

@@ -13,11 +13,14 @@ from flask_socketio_jwt import hardening, settings
 from flask_socketio_jwt.core import state as core_state
 from flask_socketio_jwt.core import tokens
 from flask_socketio_jwt.core.registry import SocketInfo
+from flask_socketio_jwt.gate import Gate
 from flask_socketio_jwt.patches import manager
-from flask_socketio_jwt.transport import SocketTransport, socketio_options
+from flask_socketio_jwt.runtime import checks as runtime
+from flask_socketio_jwt.transport import SocketTransport, adopt_server, bind_options, host_origins
 
 EXTENSION_KEY = "flask-socketio-jwt"
-OPTIONS = frozenset({"audit_table", "engine", "session_user", "socketio_options", "revalidate"})
+OPTIONS = frozenset({"audit_table", "engine", "session_user", "socketio_options", "revalidate",
+                     "public_namespaces"})
 Revalidate = Callable[[list[SocketInfo]], Iterable["str | tuple[str, str]"]]
 
 
@@ -43,29 +46,45 @@ class SocketJWT:
             self.init_app(app, socketio)
 
     def init_app(self, app: Flask, socketio: SocketIO, **options: Any) -> None:
-        """Bind to app (whose JWTManager is initialised) and its SocketIO; fills config defaults."""
+        """Bind to app (whose JWTManager is initialised) and its SocketIO; fills config defaults.
+
+        A `SocketIO` the host already bound to app keeps its server and every option the host
+        gave; an unbound one is bound here with the host's options (from `SocketIO(...)` and
+        `socketio_options`), the extension filling only what the host left unset. Every
+        namespace of that server is then behind the token check, except `public_namespaces`.
+        """
+        _check_options(options)
         if "flask-jwt-extended" not in app.extensions:
             raise RuntimeError("SocketJWT.init_app needs the app's JWTManager: call jwt.init_app(app) first")
-        _check_options(options)
         opts = {**self.options, **options}
         settings.apply_defaults(app)
         settings.validate(app.config)
         on = hardening.patches_enabled(app)
         from flask_socketio_jwt import patches
 
-        indexed = on and patches.usable(manager)
-        client_manager = manager.client_manager(app.config.get("SOCKETIO_MESSAGE_QUEUE") or None,
-                                                app.config["SOCKETIO_CHANNEL"], indexed_rooms=indexed)
-        socketio.init_app(app, **{**socketio_options(app, client_manager), **opts.get("socketio_options", {})})
+        given = {**socketio.server_options, **opts.get("socketio_options", {})}
+        bound = app.extensions.get("socketio") is socketio and getattr(socketio, "server", None) is not None
+        if not bound:
+            indexed = on and patches.usable(manager)
+            client_manager = manager.client_manager(app.config.get("SOCKETIO_MESSAGE_QUEUE") or None,
+                                                    app.config["SOCKETIO_CHANNEL"], indexed_rooms=indexed)
+            socketio.init_app(app, **{**bind_options(app, given, client_manager), **opts.get("socketio_options", {})})
+        else:
+            adopt_server(app, socketio, given)
+        origins = host_origins(app, given)
+        runtime.check_async_mode(socketio.server.eio.async_mode)
         with app.app_context():
             leeway = tokens.leeway()
             engine = _engine(opts.get("engine"))
         state = core_state.init_app(app, engine=engine, audit_table=opts.get("audit_table"), leeway=leeway,
                                     sleep=socketio.sleep, spawn=socketio.start_background_task)
+        state.allowed_origins = origins
         state.session_user = opts.get("session_user")
         state.hub.sweeper.check = _revalidator(app, opts.get("revalidate") or _host_loaders)
         state.hub.transport = SocketTransport(socketio)
+        gate = Gate(socketio, public=_public(opts.get("public_namespaces", ()))).install()
         hardening.install(app, socketio, state)
+        gate.rebase()  # a patch may have replaced the handler runner: the gate stays in front of it
         app.extensions[EXTENSION_KEY] = self
 
     def revoke(self, *, jti: str | None = None, user_id: Any = None, jtis: Iterable[str] = (),
@@ -97,10 +116,18 @@ def _revalidator(app: Flask, check: Revalidate) -> Callable[[list[SocketInfo]], 
     return run
 
 
+def _public(paths: Any) -> list[str]:
+    """The `public_namespaces` option as a list of namespace paths."""
+    if isinstance(paths, str) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
+        raise TypeError("public_namespaces must be a list of namespace paths, e.g. [\"/status\"]")
+    return list(paths)
+
+
 def _check_options(options: dict[str, Any]) -> None:
     unknown = set(options) - OPTIONS
     if unknown:
         raise TypeError(f"unknown SocketJWT option(s): {', '.join(sorted(unknown))}")
+    _public(options.get("public_namespaces", ()))
 
 
 def _engine(engine: Any) -> sa.Engine | None:

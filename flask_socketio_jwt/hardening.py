@@ -77,7 +77,8 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
         binary_refused=binary,
     )
     flat = on and patches.usable(leanstack)
-    cors = SocketCors(leanstack.flat(app.wsgi_app) if flat else app.wsgi_app, cfg["CORS_ALLOWED_ORIGINS"])
+    origins = [*cfg["CORS_ALLOWED_ORIGINS"], *state.allowed_origins]
+    cors = SocketCors(leanstack.flat(app.wsgi_app) if flat else app.wsgi_app, origins)
     app.wsgi_app = leanstack.flat(cors) if flat else cors  # type: ignore[method-assign]
     if flat and lean:  # lean implies eventlet or gevent, whose WebSocket classes both read `eventlet.input`
         app.wsgi_app = leanstack.prefill_input(app.wsgi_app)  # type: ignore[method-assign, assignment]

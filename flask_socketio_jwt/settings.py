@@ -15,7 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "SOCKETIO_JWT_PATCHES": True,
     "SOCKETIO_MESSAGE_QUEUE": None,
     "SOCKETIO_CHANNEL": "flask-socketio",
-    "SOCKETIO_ASYNC_MODE": "eventlet",
+    # None: the host's SocketIO(async_mode=...) or, without one, Flask-SocketIO's own choice.
+    "SOCKETIO_ASYNC_MODE": None,
     "CORS_ALLOWED_ORIGINS": [],
     "SOCKET_CONNECT_TIMEOUT": 10,
     "SOCKET_RATE_LIMIT": [20, 40],
@@ -32,8 +33,6 @@ DEFAULTS: dict[str, Any] = {
     "SOCKET_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
     "SOCKET_MAX_CONNECTIONS_PER_USER": 10,
     "SOCKET_WEBSOCKET_COMPRESSION": False,
-    "SOCKET_PING_INTERVAL": 25,
-    "SOCKET_PING_TIMEOUT": 20,
     # patches/leansocket.py: one parked green thread per idle WebSocket instead of three.
     "SOCKET_LEAN_ENGINEIO": True,
     "AUDIT_ENABLED": True,
@@ -76,8 +75,8 @@ def validate(cfg: dict[str, Any]) -> None:
                 "SOCKET_MAX_CONNECTIONS_PER_USER", "JWT_MAX_TOKEN_BYTES"):
         if not float(cfg[key]) > 0:
             raise RuntimeError(f"{key} must be positive")
-    if cfg["SOCKETIO_ASYNC_MODE"] not in ASYNC_MODES:
-        raise RuntimeError("SOCKETIO_ASYNC_MODE must be eventlet, gevent or threading")
+    if cfg["SOCKETIO_ASYNC_MODE"] is not None and cfg["SOCKETIO_ASYNC_MODE"] not in ASYNC_MODES:
+        raise RuntimeError("SOCKETIO_ASYNC_MODE must be eventlet, gevent, threading or None")
     if cfg.get("JWT_ACCESS_TOKEN_EXPIRES") is False:
         # A token without `exp` could hold a socket open forever.
         raise RuntimeError("JWT_ACCESS_TOKEN_EXPIRES must be set: sockets are held to their token's exp")

@@ -10,12 +10,19 @@ from flask_socketio import SocketIO, SocketIOTestClient
 from socketio import packet
 
 _TOKEN: Any = object()
+KICK_EVENTS = frozenset({"auth_revoked", "auth_expired"})
 
 
-def access_token(app: Flask, identity: Any, **claims: Any) -> str:
-    """An access token for identity, minted by the app's own JWTManager."""
+def access_token(app: Flask, identity: Any, *, fresh: bool = False, expires_delta: Any = None,
+                 additional_headers: dict[str, Any] | None = None, **claims: Any) -> str:
+    """An access token minted by the app's own JWTManager, as its `create_access_token` mints one.
+
+    identity is what the host passes to `create_access_token`: an identity, or a user object
+    its `user_identity_loader` turns into one. Extra keyword arguments become claims.
+    """
     with app.app_context():
-        token: str = create_access_token(identity=identity, additional_claims=claims or None)
+        token: str = create_access_token(identity=identity, fresh=fresh, expires_delta=expires_delta,
+                                         additional_claims=claims or None, additional_headers=additional_headers)
         return token
 
 
@@ -23,6 +30,11 @@ class SocketTestClient(SocketIOTestClient):
     """Flask-SocketIO's test client that also keeps a refused connect's payload in `refusal`."""
 
     refusal: dict[str, Any] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.kicks: list[dict[str, Any]] = []  # kick events a get_received() call already handed out
+        self.queue: list[dict[str, Any]] = []
+        super().__init__(*args, **kwargs)
 
     def connect(self, namespace: str | None = None, query_string: str | None = None,
                 headers: dict[str, str] | None = None, auth: Any = None) -> None:
@@ -41,6 +53,27 @@ class SocketTestClient(SocketIOTestClient):
             super().connect(namespace=namespace, query_string=query_string, headers=headers, auth=auth)
         finally:
             server._send_packet = send
+
+    def get_received(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """As Flask-SocketIO's, but also once the server disconnected the client: a kick's event stays readable."""
+        namespace = namespace or "/"
+        received = [pkt for pkt in self.queue if pkt["namespace"] == namespace]
+        self.queue = [pkt for pkt in self.queue if pkt["namespace"] != namespace]
+        self.kicks += [pkt for pkt in received if pkt["name"] in KICK_EVENTS]
+        return received
+
+    def kick(self, namespace: str | None = None) -> dict[str, Any] | None:
+        """The `auth_revoked` / `auth_expired` the server sent before disconnecting this client, unread or not.
+
+        `{"event": "auth_revoked", "code": "token_revoked"}`, or None when the client was not
+        kicked in namespace. Does not consume received events.
+        """
+        namespace = namespace or "/"
+        for pkt in reversed(self.kicks + self.queue):
+            if pkt["namespace"] == namespace and pkt["name"] in KICK_EVENTS:
+                data = pkt["args"][0] if pkt["args"] else {}
+                return {"event": pkt["name"], "code": data.get("code") if isinstance(data, dict) else None}
+        return None
 
     @property
     def refusal_code(self) -> str | None:

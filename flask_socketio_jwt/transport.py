@@ -50,24 +50,56 @@ class SocketTransport:
             eio.sockets.pop(eio_sid, None)
 
 
-def socketio_options(app: Flask, client_manager: Any) -> dict[str, Any]:
-    """Flask-SocketIO / engine.io options from the app config."""
+def bind_options(app: Flask, given: dict[str, Any], client_manager: Any) -> dict[str, Any]:
+    """What `SocketIO.init_app` gets when the extension binds the host's SocketIO: only what the host left unset.
+
+    given: the options the host passed to `SocketIO(...)` and as `socketio_options`; they stay as
+    they are. The extension fills the message cap, its own Origin check (engine.io's is off so a
+    refusal carries `origin_forbidden`), the async mode if `SOCKETIO_ASYNC_MODE` names one (else
+    Flask-SocketIO chooses), and its client manager unless the host chose a queue or a manager.
+    """
     cfg = app.config
-    opts = {
-        "async_mode": cfg["SOCKETIO_ASYNC_MODE"],
-        # Origins are checked in the connect handler so a refusal carries `origin_forbidden`.
-        "cors_allowed_origins": [],
+    fill: dict[str, Any] = {
         "max_http_buffer_size": int(cfg["SOCKET_MAX_MESSAGE_BYTES"]),
-        "ping_interval": cfg["SOCKET_PING_INTERVAL"],
-        "ping_timeout": cfg["SOCKET_PING_TIMEOUT"],
-        # Chat payloads are small; WebSocket compression is SOCKET_WEBSOCKET_COMPRESSION (wsguard).
-        "http_compression": False,
-        "manage_session": False,
-        "logger": False,
-        "engineio_logger": False,
+        "cors_allowed_origins": [],
     }
-    # Always a manager of our own choosing: passing one also keeps Flask-SocketIO from reusing
-    # a queue an earlier init_app call set, as it keeps options across calls.
-    opts["message_queue"] = cfg.get("SOCKETIO_MESSAGE_QUEUE") or None
-    opts["client_manager"] = client_manager
-    return opts
+    if cfg["SOCKETIO_ASYNC_MODE"]:
+        fill["async_mode"] = cfg["SOCKETIO_ASYNC_MODE"]
+    if client_manager is not None and "message_queue" not in given and "client_manager" not in given:
+        fill["client_manager"] = client_manager
+    return {k: v for k, v in fill.items() if k not in given}
+
+
+def adopt_server(app: Flask, socketio: SocketIO, given: dict[str, Any]) -> None:
+    """A SocketIO the host bound itself: keep its server and options, add the message cap and the Origin check.
+
+    Only what the host left unset changes, as `bind_options` would have filled it.
+    """
+    eio = socketio.server.eio
+    if "max_http_buffer_size" not in given:
+        eio.max_http_buffer_size = int(app.config["SOCKET_MAX_MESSAGE_BYTES"])
+    if "cors_allowed_origins" not in given:
+        eio.cors_allowed_origins = []  # the extension checks the Origin itself and answers origin_forbidden
+    wanted = app.config["SOCKETIO_ASYNC_MODE"]
+    if wanted and wanted != eio.async_mode:
+        raise RuntimeError(f"SOCKETIO_ASYNC_MODE is {wanted!r} but the app's SocketIO runs {eio.async_mode!r}: "
+                           "set one of them, not both")
+
+
+def host_origins(app: Flask, given: dict[str, Any]) -> list[str]:
+    """The origins the host's SocketIO allows (`cors_allowed_origins`), besides the config's.
+
+    Raises when cookie tokens meet an open CORS policy: a cookie is sent on a handshake any page
+    starts, so only the Origin check keeps foreign pages out.
+    """
+    cors = given.get("cors_allowed_origins")
+    cors_list = [cors] if isinstance(cors, str) else list(cors or [])
+    origins = [*app.config["CORS_ALLOWED_ORIGINS"], *cors_list]
+    locations = app.config.get("JWT_TOKEN_LOCATION") or ()
+    cookies = "cookies" in ([locations] if isinstance(locations, str) else locations)
+    if cookies and "*" in origins:
+        where = "cors_allowed_origins='*' (SocketIO)" if "*" in cors_list else "CORS_ALLOWED_ORIGINS=['*']"
+        raise RuntimeError(f"JWT_TOKEN_LOCATION includes 'cookies' and {where} allows every origin: a cookie "
+                           "token would let any web page open a socket as the signed-in user. List the "
+                           "allowed origins instead")
+    return cors_list

@@ -23,8 +23,15 @@ def init_app(app: Flask, socketio: SocketIO | None = None, namespace: str = "/")
 
     if socketio is None:
         from extensions import socketio
+    cfg = app.config
+    # This app's own Socket.IO options (the extension keeps whatever a host passes).
+    options = {"ping_interval": cfg.get("SOCKET_PING_INTERVAL", 25), "ping_timeout": cfg.get("SOCKET_PING_TIMEOUT", 20),
+               # Chat payloads are small; WebSocket compression is SOCKET_WEBSOCKET_COMPRESSION.
+               "http_compression": False, "manage_session": False, "logger": False, "engineio_logger": False}
+    # The admin view (sockets/admin.py) checks its admins' tokens itself.
+    public = ["/admin"] if cfg.get("ADMIN_UI_ENABLED") else []
     # Revalidation: two queries per batch of live sockets instead of the loaders one socket at a time.
     socket_jwt.init_app(app, socketio, audit_table=AuditEvent.__table__, engine=db, session_user=session_user,
-                        revalidate=tokens.find_revoked)
+                        revalidate=tokens.find_revoked, socketio_options=options, public_namespaces=public)
     socketio.on_namespace(RealtimeNamespace(namespace))
     return socketio

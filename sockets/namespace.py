@@ -17,7 +17,7 @@ from sockets import dm
 class RealtimeNamespace(AuthNamespace):
     """Thin on_<event> methods: the core guards, admits and broadcasts; realtime/rooms keeps the rules."""
 
-    def connected(self) -> None:
+    def on_connect(self, auth: Any = None) -> None:
         """Every socket of a user in one room: a dm notice reaches the peer's sockets on every process."""
         info = self.socket_info()
         self.enter_room(info.sid, dm.user_room(info.user_id))
@@ -73,4 +73,6 @@ class RealtimeNamespace(AuthNamespace):
 
 
 # The client events this namespace answers (the contract documents each one).
-EVENTS = frozenset(name[3:] for name in dir(RealtimeNamespace) if name.startswith("on_"))
+# `refresh` is the extension's own, on every protected namespace.
+EVENTS = frozenset(name[3:] for name in dir(RealtimeNamespace)
+                   if name.startswith("on_") and name not in ("on_connect", "on_disconnect")) | {"refresh"}

@@ -1,110 +1,34 @@
-"""The built wheel in a fresh venv, mounted by examples/host_app (the README's reuse section) under gunicorn."""
+"""The built wheel in a fresh venv, mounted by examples/host_app (the README's reuse section) under gunicorn.
+
+The host is written as Flask-SocketIO's docs teach (decorator handlers on /chat, its own connect
+handler and error handler, one class-based namespace beside them) and runs on the runtime of
+this test pass (`WORKER`: gunicorn's eventlet or gevent worker), with no async mode of its own.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import jwt as pyjwt
 import pytest
 import requests
 
-from tests.conftest import PATCHES_ENV, ROOT, free_port, wait_for
+from tests.conftest import ROOT
 from tests.sio import Recorder
+from tests.wheelhost import HOST, SECRET, Host
 
-HOST = ROOT / "examples" / "host_app"
-SECRET = "host-app-secret-" + "h" * 48
 pytestmark = pytest.mark.live
-
-
-class Host:
-    """The example host app served by gunicorn from a venv that holds only the wheel and the host's pins."""
-
-    def __init__(self, work: Path) -> None:
-        self.work, self.port = work, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.venv = work / "venv"
-
-    def build(self) -> Path:
-        """Build the wheel from a copy of the package sources (nothing is written into the repo)."""
-        src = self.work / "src"
-        src.mkdir()
-        shutil.copy(ROOT / "pyproject.toml", src)
-        shutil.copytree(ROOT / "flask_socketio_jwt", src / "flask_socketio_jwt",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        (src / "docs").mkdir()
-        shutil.copy(ROOT / "docs" / "extension.md", src / "docs")
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(self.work / "dist"),
-                        str(src)], check=True, capture_output=True, cwd=self.work)
-        return next((self.work / "dist").glob("flask_socketio_jwt-*.whl"))
-
-    def install(self, wheel: Path) -> None:
-        """A fresh venv with the wheel and the host's own requirements."""
-        subprocess.run([sys.executable, "-m", "venv", str(self.venv)], check=True, capture_output=True)
-        reqs = [line for line in (HOST / "requirements.txt").read_text().splitlines()
-                if line.strip() and not line.startswith("#") and not line.startswith("flask-socketio-jwt")]
-        subprocess.run([str(self.venv / "bin/pip"), "install", "-q", str(wheel), *reqs], check=True,
-                       capture_output=True, cwd=self.work)
-
-    def start(self) -> None:
-        """gunicorn -k eventlet on a copy of the host app; its cwd and sys.path know nothing of the repo."""
-        app_dir = self.work / "host"
-        shutil.copytree(HOST, app_dir, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite"))
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.work), "PYTHONNOUSERSITE": "1",
-               "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.work / 'h.sqlite'}",
-               "FLASK_AUDIT_SPILL_FILE": str(self.work / "spill.jsonl"), **PATCHES_ENV}
-        self.log = open(self.work / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [str(self.venv / "bin/gunicorn"), "-k", "eventlet", "-w", "1", "--no-control-socket",
-             "-b", f"127.0.0.1:{self.port}", "wsgi:app"], cwd=app_dir, env=env, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True)
-        ok = wait_for(lambda: self._healthy(), timeout=60, interval=0.1)
-        assert ok, (self.work / "server.log").read_text()[-3000:]
-
-    def _healthy(self) -> bool:
-        assert self.proc.poll() is None, (self.work / "server.log").read_text()[-3000:]
-        try:
-            return requests.get(self.url + "/api/health", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def stop(self) -> None:
-        """Stop gunicorn and its worker."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
-        self.log.close()
-
-    def account(self, name: str | None = None, *, admin: bool = False) -> dict:
-        """Register and log in through the host's own routes."""
-        name = name or "a" + uuid.uuid4().hex[:8]
-        r = requests.post(self.url + "/api/register", json={"name": name, "password": "pw-" + name, "admin": admin})
-        assert r.status_code == 201, r.text
-        tokens = requests.post(self.url + "/api/login", json={"name": name, "password": "pw-" + name}).json()
-        return {"id": r.json()["id"], "name": name, **tokens}
-
-    def post(self, path: str, token: str) -> requests.Response:
-        """POST with a Bearer token."""
-        return requests.post(self.url + path, headers={"Authorization": "Bearer " + token}, timeout=5)
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory) -> Iterator[Host]:
     h = Host(tmp_path_factory.mktemp("host"))
-    wheel = h.build()
-    h.wheel = wheel  # type: ignore[attr-defined]
-    h.install(wheel)
+    h.install(h.build())
     h.start()
     yield h
     h.stop()
@@ -114,8 +38,8 @@ def host(tmp_path_factory) -> Iterator[Host]:
 def chat(host) -> Iterator:
     made: list[Recorder] = []
 
-    def make() -> Recorder:
-        r = Recorder(host.url, namespace="/chat")
+    def make(namespace: str = "/chat") -> Recorder:
+        r = Recorder(host.url, namespace=namespace)
         made.append(r)
         return r
 
@@ -124,8 +48,8 @@ def chat(host) -> Iterator:
         r.close()
 
 
-def refusal(chat, token=None, **kw) -> str:
-    c = chat()
+def refusal(chat, token=None, namespace="/chat", **kw) -> str:
+    c = chat(namespace)
     assert not c.connect(token, **kw)
     data = c.connect_error
     # python-socketio's client hands a non-default namespace the whole packet: {"message", "data"}.
@@ -160,7 +84,39 @@ def test_connect_session_and_accessors_in_handlers(host, chat):
     jti = pyjwt.decode(a["access_token"], options={"verify_signature": False})["jti"]
     assert session["expires_at"] > time.time() + 600
     assert c.call("whoami") == {"ok": True, "identity": str(a["id"]), "jti": jti, "alg": "HS256", "name": a["name"]}
-    assert c.call("nope")["error"]["code"] == "invalid_payload"
+    assert c.call("join", {}) == {"ok": False, "error": {"code": "bad_request", "message": "KeyError"}}  # on_error
+    notices = chat("/notices")
+    assert notices.connect(a["access_token"])
+    assert notices.call("unread") == {"ok": True, "identity": str(a["id"]), "count": 0}
+    assert notices.call("nope")["error"]["code"] == "invalid_payload"
+
+
+@pytest.mark.parametrize("namespace", ["/chat", "/notices", "/"])
+def test_every_namespace_refuses_anonymous_sockets(host, chat, namespace):
+    assert refusal(chat, namespace=namespace, auth=None) == "auth_required"
+    assert refusal(chat, "garbage", namespace=namespace) == "token_invalid"
+
+
+def test_rooms_with_flask_socketios_join_room_and_emit_to(host, chat):
+    a, b = host.account(), host.account()
+    first, second, outsider = chat(), chat(), chat()
+    for c, acct in ((first, a), (second, b), (outsider, b)):
+        assert c.connect(acct["access_token"])
+    room = "r" + uuid.uuid4().hex[:6]
+    assert first.call("join", {"room": room}) == {"ok": True}
+    assert second.call("join", {"room": room}) == {"ok": True}
+    assert first.wait("joined", 2)[-1] == {"room": room, "name": b["name"]}
+    assert outsider.call("whoami")["ok"] and "joined" not in outsider.events
+
+
+def test_connect_disconnect_cycles_leave_nothing_behind(host, chat):
+    a = host.account()
+    for _ in range(12):  # over the per-user cap of 10: a leak would refuse too_many_connections
+        c = chat()
+        assert c.connect(a["access_token"]), c.connect_error
+        c.close()
+        assert c.disconnected.wait(5)
+    assert chat().connect(a["access_token"])
 
 
 def test_refusal_codes_use_the_hosts_checks(host, chat):

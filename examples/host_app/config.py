@@ -8,4 +8,3 @@ class Config:
     JWT_SECRET_KEY = None  # set FLASK_JWT_SECRET_KEY (32+ random bytes); never commit one
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)  # a timedelta, as flask-jwt-extended's docs set it
     JWT_IDENTITY_CLAIM = "user"  # this app names its identity claim itself
-    SOCKETIO_ASYNC_MODE = "eventlet"

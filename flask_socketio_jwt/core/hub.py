@@ -120,9 +120,23 @@ class Hub:
             self.gc_tuner.start()  # only a serving process with sockets needs it
         self.sweeper.start()
         self.expiry.schedule(sid, ident.exp)
-        self.metrics.connected()
-        self.audit.enqueue("connect", user_id=ident.identity, sid=sid, remote_addr=remote_addr)
         return {"user": user, "sid": sid, "expires_at": ident.exp}
+
+    def confirm(self, info: SocketInfo) -> None:
+        """The app's own connect handler accepted an admitted socket: count and audit the connect."""
+        self.metrics.connected()
+        self.audit.enqueue("connect", user_id=info.user_id, sid=info.sid, remote_addr=info.remote_addr)
+
+    def withdraw(self, sid: str, code: str) -> None:
+        """The app's own connect handler refused an admitted socket: forget it, audit the refusal."""
+        self.expiry.cancel(sid)
+        info, changes = self.registry.remove(sid)
+        if info is None:
+            return
+        self.publish_presence(changes)
+        self.metrics.refused(code)
+        self.audit.enqueue("connect_refused", user_id=info.user_id, sid=sid, remote_addr=info.remote_addr,
+                           code=code)
 
     def forget(self, sid: str, reason: str) -> None:
         """Clean every trace of a socket; runs on every disconnect path."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +32,8 @@ class State:
     session_user: Callable[[Any], dict[str, Any]] | None = None
     # How tokens are decoded (None: flask-jwt-extended's decode_token; patches/jwtdecode.py: one parse).
     decoder: Callable[[str], tuple[dict[str, Any], dict[str, Any]]] | None = None
+    # Origins besides the app's own that may open a socket (the config's and the host's SocketIO's).
+    allowed_origins: list[str] = field(default_factory=list)
 
     def bind_runtime(self, sleep: Callable[[float], None], spawn: Callable[..., object]) -> None:
         """Run background work with the socket layer's async primitives (before any has started)."""

@@ -3,14 +3,14 @@
 Every patch module states `WRITTEN_FOR` (distribution -> (lowest, first untested) versions)
 and a `missing(target)` that names the internals it needs and cannot find on the object it
 would patch. `usable` checks both before a patch installs; when either fails, the stock
-behaviour stays and one `PatchSkippedWarning` says which patch and why. docs/patches.md lists
+behaviour stays and one log line (never a Python warning: a host's test suite may turn those into
+errors) says which patch and why. docs/patches.md lists
 each patch, its measured gain and what an upstream fix would look like.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
 from importlib import metadata
 from types import ModuleType
@@ -19,10 +19,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _warned: set[str] = set()
-
-
-class PatchSkippedWarning(UserWarning):
-    """A patch did not install: the installed library differs from the one it was written for."""
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -72,7 +68,7 @@ def has(obj: Any, *names: str) -> list[str]:
 
 
 def usable(patch: ModuleType, target: Any = None) -> bool:
-    """True when the patch may install on target; otherwise warns once why it does not."""
+    """True when the patch may install on target; otherwise logs once why it does not."""
     name = patch.__name__.rsplit(".", 1)[-1]
     problems = version_problems(patch.WRITTEN_FOR)
     if not problems:
@@ -85,6 +81,6 @@ def usable(patch: ModuleType, target: Any = None) -> bool:
         return True
     if name not in _warned:
         _warned.add(name)
-        warnings.warn(f"flask_socketio_jwt patch {name!r} not installed, the stock behaviour runs: "
-                      + "; ".join(problems), PatchSkippedWarning, stacklevel=2)
+        log.warning("flask_socketio_jwt patch %r not installed, the stock behaviour runs: %s", name,
+                    "; ".join(problems))
     return False

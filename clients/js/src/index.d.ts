@@ -44,14 +44,21 @@ export interface CreateSocketOptions {
   url?: string;
   /** Socket.IO path; default "/socket.io". */
   path?: string;
-  /** The current access token; called on every handshake. */
-  getToken: () => string | null | undefined | Promise<string | null | undefined>;
+  /** The current access token; called on every handshake (required unless `tokenInCookie`). */
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /**
+   * The server reads the token from the app's HttpOnly access cookie: no token in the
+   * handshake, cookies sent with it, and before exp `refreshToken()` (which sets a new access
+   * cookie) followed by a reconnect, since a live WebSocket never sees a new cookie.
+   */
+  tokenInCookie?: boolean;
   /**
    * Get a new access token (e.g. the REST refresh). Reject with an Error whose `code` is the
    * server's error code to stop (network errors, `rate_limited`, `unavailable` and
-   * `internal_error` are retried); getToken() must return the new token afterwards.
+   * `internal_error` are retried); getToken() must return the new token afterwards. With
+   * `tokenInCookie`, it only has to succeed (its response sets the new cookie).
    */
-  refreshToken?: () => Promise<string>;
+  refreshToken?: () => Promise<string | unknown>;
   onStatus?: (status: Status) => void;
   /** Every server event, plus "refreshed", "refresh_failed", "retry" and "connect_error". */
   onEvent?: (name: string, payload: any) => void;

@@ -115,7 +115,13 @@ export function dmRoom(a, b) {
  * @param {object} options
  * @param {string} [options.url]           server origin; default: the page's origin
  * @param {string} [options.path]          Socket.IO path; default "/socket.io"
- * @param {() => string|Promise<string>} options.getToken     current access token
+ * @param {() => string|Promise<string>} [options.getToken]   current access token (not with tokenInCookie)
+ * @param {boolean} [options.tokenInCookie=false]  the server reads the token from the app's HttpOnly
+ *        access cookie (flask-jwt-extended's JWT_TOKEN_LOCATION = ["cookies"]): the handshake sends
+ *        no token, cookies go with it (withCredentials), and before exp the client calls
+ *        refreshToken() (the app's REST refresh, which sets a new access cookie) and reconnects,
+ *        because a live WebSocket never sees a new cookie. Listeners stay; rooms are re-joined
+ *        by the app's `connect` listener.
  * @param {() => Promise<string>} options.refreshToken  gets a new access token (REST refresh);
  *        reject with an Error whose `code` is the server's error code (e.g. "token_revoked")
  *        to make the client stop; a rejection without a code counts as a network error.
@@ -137,6 +143,7 @@ export function createSocket(options = {}) {
     url,
     path = "/socket.io",
     getToken,
+    tokenInCookie = false,
     refreshToken,
     onStatus = () => {},
     onEvent = () => {},
@@ -149,7 +156,9 @@ export function createSocket(options = {}) {
     ioOptions = {},
   } = options;
   const backoff = { ...DEFAULT_BACKOFF, ...(options.backoff || {}) };
-  if (typeof getToken !== "function") throw new TypeError("createSocket: getToken is required");
+  if (!tokenInCookie && typeof getToken !== "function") {
+    throw new TypeError("createSocket: getToken is required (or tokenInCookie: true)");
+  }
 
   const listeners = new Map(); // event -> Set(fn), re-attached to each new socket
   let socket = null; // the current socket.io Socket
@@ -228,6 +237,7 @@ export function createSocket(options = {}) {
       refreshInFlight = Promise.resolve()
         .then(() => refreshToken())
         .then((token) => {
+          if (tokenInCookie) return null; // the new token is in the cookie the response set
           if (typeof token !== "string" || !token) {
             throw new RealtimeError("token_invalid", "refreshToken() did not return a token");
           }
@@ -280,8 +290,29 @@ export function createSocket(options = {}) {
     const myGen = gen;
     timers.refresh = setTimeout(() => {
       timers.refresh = null;
-      if (!closed && myGen === gen) refreshInPlace(myGen);
+      if (!closed && myGen === gen) (tokenInCookie ? renewCookie : refreshInPlace)(myGen);
     }, inMs);
+  }
+
+  // Cookie mode: refreshToken() sets a new access cookie; a new handshake carries it.
+  async function renewCookie(myGen) {
+    setStatus("refreshing", null);
+    try {
+      await doRefreshToken();
+    } catch (err) {
+      if (closed || myGen !== gen) return;
+      const rc = refreshErrorCode(err);
+      if (TRANSIENT_REFRESH_CODES.has(rc)) {
+        setStatus("connected", null);
+        retryRefreshSoon(myGen);
+      } else {
+        stop(rc);
+      }
+      return;
+    }
+    if (closed || myGen !== gen) return;
+    note("refreshed", { reconnect: true });
+    openSocket(); // a new handshake, which carries the new cookie (the old socket is closed first)
   }
 
   // Get a new access token (or use `given`) and hand it to the live connection (no reconnect).
@@ -359,7 +390,7 @@ export function createSocket(options = {}) {
     const inMs = delayMs ?? Math.max(250, Math.min(2000, remainingMs / 4));
     timers.refresh = setTimeout(() => {
       timers.refresh = null;
-      if (!closed && myGen === gen) refreshInPlace(myGen);
+      if (!closed && myGen === gen) (tokenInCookie ? renewCookie : refreshInPlace)(myGen);
     }, inMs);
   }
 
@@ -390,6 +421,7 @@ export function createSocket(options = {}) {
   }
 
   function openSocket() {
+    teardownSocket();
     const myGen = ++gen;
     pendingKick = null;
     heldToken = null;
@@ -404,9 +436,14 @@ export function createSocket(options = {}) {
       autoConnect: false,
       forceNew: true,
       timeout: connectTimeoutMs,
+      withCredentials: tokenInCookie, // the access cookie goes with a cross-origin handshake too
       ...ioOptions,
       // Evaluated on every handshake, so a reconnect always carries the current token.
       auth: (cb) => {
+        if (tokenInCookie) {
+          cb({}); // no token key: the server reads the access cookie
+          return;
+        }
         Promise.resolve()
           .then(() => getToken())
           .then(
@@ -594,7 +631,7 @@ export function createSocket(options = {}) {
     },
     /** Get a new token with refreshToken() and swap it in now (in place). */
     refreshNow() {
-      if (socket && socket.connected) return refreshInPlace(gen);
+      if (socket && socket.connected) return (tokenInCookie ? renewCookie : refreshInPlace)(gen);
       return Promise.resolve();
     },
     /**

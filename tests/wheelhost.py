@@ -1,0 +1,104 @@
+"""A stranger's host app: the package's wheel in a fresh venv, the host's own folder, gunicorn on loopback.
+
+Nothing of this repository is importable in that venv or the host's folder: the host sees the
+package exactly as a user who ran `pip install flask-socketio-jwt` would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import requests
+
+from tests.conftest import PATCHES_ENV, ROOT, WORKER, free_port, wait_for
+
+HOST = ROOT / "examples" / "host_app"
+SECRET = "host-app-secret-" + "h" * 48
+
+
+class Host:
+    """The example host app served by gunicorn from a venv that holds only the wheel and the host's pins."""
+
+    def __init__(self, work: Path, source: Path = HOST, venv: Path | None = None) -> None:
+        self.work, self.port, self.source = work, free_port(), source
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.venv = venv or work / "venv"
+        self.wheel: Path | None = None
+
+    def build(self) -> Path:
+        """Build the wheel from a copy of the package sources (nothing is written into the repo)."""
+        src = self.work / "src"
+        src.mkdir()
+        shutil.copy(ROOT / "pyproject.toml", src)
+        shutil.copytree(ROOT / "flask_socketio_jwt", src / "flask_socketio_jwt",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        (src / "docs").mkdir()
+        shutil.copy(ROOT / "docs" / "extension.md", src / "docs")
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(self.work / "dist"),
+                        str(src)], check=True, capture_output=True, cwd=self.work)
+        self.wheel = next((self.work / "dist").glob("flask_socketio_jwt-*.whl"))
+        return self.wheel
+
+    def install(self, wheel: Path) -> None:
+        """A fresh venv with the wheel and the host's own requirements."""
+        subprocess.run([sys.executable, "-m", "venv", str(self.venv)], check=True, capture_output=True)
+        reqs = [line for line in (self.source / "requirements.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#") and not line.startswith("flask-socketio-jwt")]
+        if WORKER == "gevent":  # the same host on gunicorn's gevent worker: gevent instead of eventlet
+            reqs = [r for r in reqs if not r.startswith(("gunicorn==", "eventlet=="))]
+            reqs += [line for line in (ROOT / "requirements-gevent.txt").read_text().splitlines()
+                     if line.strip() and not line.startswith("#")]
+        subprocess.run([str(self.venv / "bin/pip"), "install", "-q", str(wheel), *reqs], check=True,
+                       capture_output=True, cwd=self.work)
+
+    def start(self, files: dict[str, Path] | None = None, **env: str) -> None:
+        """gunicorn -k WORKER on a copy of the host app; its cwd and sys.path know nothing of the repo."""
+        app_dir = self.work / "host"
+        shutil.copytree(self.source, app_dir, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite"))
+        self.app_dir = app_dir
+        for dest, src in (files or {}).items():  # e.g. vendored browser files the host serves
+            shutil.copytree(src, app_dir / dest) if src.is_dir() else shutil.copy(src, app_dir / dest)
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.work), "PYTHONNOUSERSITE": "1",
+               "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.work / 'h.sqlite'}",
+               "FLASK_AUDIT_SPILL_FILE": str(self.work / "spill.jsonl"), **PATCHES_ENV, **env}
+        self.log = open(self.work / "server.log", "ab")
+        self.proc = subprocess.Popen(
+            [str(self.venv / "bin/gunicorn"), "-k", WORKER, "-w", "1", "--no-control-socket",
+             "-b", f"127.0.0.1:{self.port}", "wsgi:app"], cwd=app_dir, env=env, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        ok = wait_for(lambda: self._healthy(), timeout=60, interval=0.1)
+        assert ok, (self.work / "server.log").read_text()[-3000:]
+
+    def _healthy(self) -> bool:
+        assert self.proc.poll() is None, (self.work / "server.log").read_text()[-3000:]
+        try:
+            return requests.get(self.url + "/api/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        """Stop gunicorn and its worker."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+        self.log.close()
+
+    def account(self, name: str | None = None, *, admin: bool = False) -> dict:
+        """Register and log in through the host's own routes."""
+        name = name or "a" + uuid.uuid4().hex[:8]
+        r = requests.post(self.url + "/api/register", json={"name": name, "password": "pw-" + name, "admin": admin})
+        assert r.status_code == 201, r.text
+        tokens = requests.post(self.url + "/api/login", json={"name": name, "password": "pw-" + name}).json()
+        return {"id": r.json()["id"], "name": name, **tokens}
+
+    def post(self, path: str, token: str) -> requests.Response:
+        """POST with a Bearer token."""
+        return requests.post(self.url + path, headers={"Authorization": "Bearer " + token}, timeout=5)
