@@ -20,7 +20,7 @@ endif
 PYTEST_WORKERS ?= 3
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 # Tests that start real servers; `make test` runs them a second time under gevent.
-LIVE_TESTS := $(wildcard tests/test_*_live.py) tests/test_socket_js.py tests/test_host_app.py tests/cluster tests/browser
+LIVE_TESTS := $(wildcard tests/test_*_live.py) tests/test_socket_js.py tests/test_host_app.py tests/test_dev_server.py tests/cluster tests/browser
 
 .PHONY: run test deps dev-deps gevent-deps sysdeps vendor tools lint bench run-cluster screenshots clean nextjs-deps nextjs-build run-nextjs
 

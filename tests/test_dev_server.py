@@ -1,0 +1,109 @@
+"""A stranger's host on Flask's and Flask-SocketIO's development servers (`flask run`, `socketio.run(app)`).
+
+No async mode is given anywhere: Flask-SocketIO chooses it (threading under `flask run`, the
+installed green runtime under `socketio.run`), and the extension keeps that choice.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, RUNTIMES, WORKER, free_port, wait_for
+from tests.sio import Recorder
+
+pytestmark = pytest.mark.live
+
+HOST = '''
+from flask import Flask, jsonify
+from flask_jwt_extended import JWTManager, create_access_token, get_jwt_identity
+from flask_socketio import SocketIO
+from flask_socketio_jwt import SocketJWT
+
+app = Flask("devhost")
+app.config.update(JWT_SECRET_KEY="d" * 40)
+JWTManager(app)
+socketio = SocketIO(app)
+SocketJWT(app, socketio)
+
+
+@socketio.on("who")
+def who(data=None):
+    return {"ok": True, "sub": get_jwt_identity(), "mode": socketio.async_mode}
+
+
+@app.get("/token")
+def token():
+    return jsonify(token=create_access_token("7"))
+
+
+if __name__ == "__main__":
+    import sys
+    socketio.run(app, host="127.0.0.1", port=int(sys.argv[1]), allow_unsafe_werkzeug=True)
+'''
+
+
+@pytest.fixture(params=["flask run", "socketio.run"])
+def dev_server(request, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    (tmp_path / "devhost.py").write_text(HOST)
+    port = free_port()
+    bin_dir = RUNTIMES[WORKER][0]
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "FLASK_APP": "devhost"}
+    if request.param == "flask run":
+        cmd = [str(bin_dir / "flask"), "run", "--port", str(port), "--host", "127.0.0.1"]
+    else:
+        cmd = [str(bin_dir / "python"), "devhost.py", str(port)]
+    with open(tmp_path / "server.log", "ab") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+        try:
+            return requests.get(url + "/token", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        assert wait_for(up, timeout=30, interval=0.1), (tmp_path / "server.log").read_text()[-3000:]
+        yield url, request.param
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_dev_servers_serve_the_token_check(dev_server):
+    url, kind = dev_server
+    anon = Recorder(url)
+    try:
+        assert not anon.connect(auth=None)
+        refusal = anon.connect_error or {}
+        assert refusal.get("data", refusal)["code"] == "auth_required"
+    finally:
+        anon.close()
+    token = requests.get(url + "/token", timeout=5).json()["token"]
+    ok = Recorder(url)
+    try:
+        assert ok.connect(token)
+        ack = ok.call("who")
+        assert ack["ok"] is True and ack["sub"] == "7"
+        assert ack["mode"] == ("threading" if kind == "flask run" else WORKER)
+    finally:
+        ok.close()
+
+
+def test_a_gunicorn_worker_of_another_runtime_stops_at_start(tmp_path: Path):
+    (tmp_path / "devhost.py").write_text(HOST.replace("SocketIO(app)", 'SocketIO(app, async_mode="threading")'))
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([str(RUNTIMES[WORKER][0] / "gunicorn"), "-k", WORKER, "-w", "1", "--no-control-socket",
+                          "-b", f"127.0.0.1:{free_port()}", "devhost:app"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert f"runs {WORKER}" in out.stderr and f"async_mode={WORKER!r}" in out.stderr, out.stderr[-3000:]
