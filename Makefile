@@ -99,7 +99,7 @@ run-cluster: $(RUN_VENV)/.deps vendor sysdeps
 NEXT_DIR := examples/nextjs
 NPM_CACHE := $(CURDIR)/.cache/npm
 NEXT_SOURCES := $(shell find $(NEXT_DIR)/app $(NEXT_DIR)/components $(NEXT_DIR)/hooks $(NEXT_DIR)/lib -type f 2>/dev/null) \
-	$(NEXT_DIR)/next.config.mjs $(NEXT_DIR)/jsconfig.json
+	$(NEXT_DIR)/next.config.mjs $(NEXT_DIR)/jsconfig.json $(NEXT_DIR)/proxy.js
 CLIENT_SOURCES := $(wildcard clients/js/src/*) clients/js/package.json
 
 $(NEXT_DIR)/node_modules/.installed: $(NEXT_DIR)/package-lock.json $(CLIENT_SOURCES)

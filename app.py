@@ -15,6 +15,7 @@ from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
 from flask_socketio_jwt.patches.leanstack import flat
 from realtime import dbwrite
+from realtime.frontend import FrontendAddress
 from sockets import admin
 
 
@@ -28,6 +29,8 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     jwt.init_app(app)
     _sqlite_pragmas(app)
     sockets.init_app(app)
+    if app.config.get("FRONTEND_KEY"):  # the Next.js example's server passes each browser's address
+        app.wsgi_app = flat(FrontendAddress(app.wsgi_app, app.config["FRONTEND_KEY"]))  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXIES"]:
         n = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = flat(ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n))  # type: ignore[method-assign]
@@ -41,6 +44,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     admin.init_app(app)  # the Socket.IO Admin UI, when ADMIN_UI_ENABLED
     register_error_handlers(app)
     _cors(app)
+    _static_headers(app)
     from cli import register_cli
 
     register_cli(app)
@@ -75,6 +79,22 @@ def _sqlite_pragmas(app: Flask) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+
+
+def _static_headers(app: Flask) -> None:
+    """Static files never sniffed or framed; the vendored admin UI's pages get its own policy."""
+    from blueprints.admin_ui import CONTENT_SECURITY_POLICY as ADMIN_CSP
+
+    default_csp = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+    @app.after_request
+    def _headers(resp):
+        if request.endpoint == "static":
+            admin = request.path.startswith(app.static_url_path + "/vendor/admin-ui/")
+            resp.headers.setdefault("Content-Security-Policy", ADMIN_CSP if admin else default_csp)
+            resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+            resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        return resp
 
 
 def _cors(app: Flask) -> None:

@@ -52,6 +52,9 @@ DEFAULTS: dict = {
     # flask_socketio_jwt/patches/leansocket.py: one parked green thread per idle WebSocket instead of three.
     "SOCKET_LEAN_ENGINEIO": True,
     "TRUSTED_PROXIES": 0,
+    # A key shared with a server-side frontend (the Next.js example): requests carrying it may name
+    # the browser's address in X-Client-Address (realtime/frontend.py). None: never.
+    "FRONTEND_KEY": None,
     "AUDIT_ENABLED": True,
     "AUDIT_RETENTION_DAYS": 90,
     "AUDIT_BATCH_SIZE": 500,

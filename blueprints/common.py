@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,29 @@ def error_body(code: str, message: str, status: int, **extra: Any) -> tuple:
     return jsonify({"error": {"code": code, "message": message, **extra}}), status
 
 
+# Deeper request bodies are refused: no route needs more, and every later walk stays shallow.
+MAX_JSON_DEPTH = 32
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN and Infinity are not JSON
+
+
+def load_json(raw: bytes) -> Any:
+    """A request body's JSON; not JSON, NaN/Infinity or nested deeper than MAX_JSON_DEPTH: InvalidPayload."""
+    try:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # json's own recursion guard on pathological nesting
+        raise InvalidPayload("The body is not JSON (or is nested too deeply).") from None
+    level: list[Any] = [data]
+    for _ in range(MAX_JSON_DEPTH + 1):  # breadth-first, one nesting level per round
+        level = [v for item in level if isinstance(item, (dict, list))
+                 for v in (item.values() if isinstance(item, dict) else item) if isinstance(v, (dict, list))]
+        if not level:
+            return data
+    raise InvalidPayload(f"The body is nested deeper than {MAX_JSON_DEPTH} levels.")
+
+
 def json_object(allowed: set[str], required: set[str] = frozenset(), *, optional_body: bool = False) -> dict:
     """The request's JSON object with only `allowed` keys and all `required` ones."""
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
@@ -32,7 +56,7 @@ def json_object(allowed: set[str], required: set[str] = frozenset(), *, optional
         return {}
     if not request.is_json:
         raise InvalidPayload("Send a JSON object with Content-Type: application/json.")
-    data = request.get_json(silent=True)
+    data = load_json(raw)
     if not isinstance(data, dict):
         raise InvalidPayload("The body must be a JSON object.")
     extra = set(data) - allowed

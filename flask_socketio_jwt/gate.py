@@ -23,6 +23,7 @@ Both are private methods: `install` checks they exist and refuses to start other
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 from collections.abc import Callable, Iterable
@@ -42,6 +43,9 @@ from flask_socketio_jwt.core.tokens import Verified, verify
 log = logging.getLogger(__name__)
 
 GATE_ATTR = "_socketio_jwt_gate"
+# (sid, "connect" | "disconnect") while the gate runs the host's handler for it in its own context.
+_inside: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("socketio_jwt_inside",
+                                                                                  default=None)
 
 
 def fail(exc: SocketJWTError) -> dict[str, Any]:
@@ -153,11 +157,33 @@ class Gate:
     # -- Flask-SocketIO's handler runner --------------------------------------------------------
     def handle_event(self, handler: Callable[..., Any], message: str, namespace: str, sid: str, *args: Any) -> Any:
         """Flask-SocketIO's `_handle_event`: the accessors set and errors routed for a protected namespace."""
+        if message in ("connect", "disconnect") and _inside.get() == (sid, message):
+            # The host's connect or disconnect handler, called from inside the gate's own request
+            # context (accessors already set there): run it in that context, not in a second one.
+            return self._in_context(handler, message, namespace, *args)
         if namespace in self.public or message in ("connect", "disconnect"):
-            # Connect and disconnect handlers run inside the gate's own context (accessors set there).
             return self.base_handle(handler, message, namespace, sid, *args)
         run = functools.partial(self._run, handler, message, namespace, sid)
         return self.base_handle(run, message, namespace, sid, *args)
+
+    def _in_context(self, handler: Callable[..., Any], message: str, namespace: str, *args: Any) -> Any:
+        # What Flask-SocketIO's `_handle_event` does once its context is pushed.
+        try:
+            if message == "connect":
+                auth = args[1] if len(args) > 1 else None
+                try:
+                    return handler(auth)
+                except TypeError:
+                    return handler()
+            return handler(*args)
+        except ConnectionRefusedError:
+            raise
+        except Exception as exc:
+            sio = self.socketio
+            err_handler = sio.exception_handlers.get(namespace, sio.default_exception_handler)
+            if err_handler is None:
+                raise
+            return err_handler(exc)
 
     def _run(self, handler: Callable[..., Any], message: str, namespace: str, sid: str, *args: Any) -> Any:
         state = get_state()
@@ -236,6 +262,13 @@ class Gate:
         return accepted
 
     def _host_connect(self, namespace: str, sid: str, environ: dict[str, Any], auth: Any) -> Any:
+        token = _inside.set((sid, "connect"))
+        try:
+            return self._host_connect_call(namespace, sid, environ, auth)
+        finally:
+            _inside.reset(token)
+
+    def _host_connect_call(self, namespace: str, sid: str, environ: dict[str, Any], auth: Any) -> Any:
         # python-socketio's two connect signatures: with the auth argument, then without it.
         try:
             result = self.base_trigger("connect", namespace, sid, environ, auth)
@@ -270,7 +303,11 @@ class Gate:
         info = get_state().registry.get(sid)
         if info is not None:
             expose(info)
-        return self.base_trigger("disconnect", namespace, sid, *rest)
+        token = _inside.set((sid, "disconnect"))
+        try:
+            return self.base_trigger("disconnect", namespace, sid, *rest)
+        finally:
+            _inside.reset(token)
 
     # -- the contract's own event ------------------------------------------------------------------
     def _refresh(self, sid: str, *data: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from flask_socketio_jwt.core.audit import KINDS
-from realtime.contract import ACK_ERRORS, CONNECT_REFUSALS, ROOM_PATTERN, SCHEMAS, TOKEN_ERRORS, ref
+from realtime.contract import ACK_ERRORS, CONNECT_REFUSALS, ROOM_PATTERN, SCHEMAS, TOKEN_ERRORS, USER_ID_PATTERN, ref
 
 VERSION = "1.0.0"
 
@@ -43,7 +43,7 @@ def _path(name: str, schema: dict) -> dict:
 
 
 _ROOM = _path("room", {"type": "string", "pattern": ROOM_PATTERN})
-_USER = _path("user_id", {"type": "string", "pattern": r"^[0-9]{1,18}$"})
+_USER = _path("user_id", {"type": "string", "pattern": USER_ID_PATTERN})
 _SERVER_SECURITY = [{"serverKey": []}, {"accessToken": []}]
 _ID = {"type": "string", "pattern": r"^[0-9]{1,19}$"}
 

@@ -8,6 +8,7 @@ against them. Refs are written `#/components/schemas/<Name>`, which resolves in 
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -49,7 +50,8 @@ def _ack(success: str) -> dict:
 
 _INT_ID = {"type": "integer", "minimum": 1}
 _UNIX = {"type": "integer", "description": "Unix seconds"}
-_USER_ID = {"type": "string", "pattern": r"^[0-9]{1,18}$", "description": "a user id (decimal string)"}
+USER_ID_PATTERN = r"^[1-9][0-9]{0,17}$"
+_USER_ID = {"type": "string", "pattern": USER_ID_PATTERN, "description": "a user id (decimal string)"}
 
 SCHEMAS: dict[str, dict] = {
     # -- shared ---------------------------------------------------------------------------
@@ -159,7 +161,31 @@ def _validator(name: str) -> Any:
     registry = Registry().with_resource("urn:contract", root)
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
               "$ref": f"urn:contract#/components/schemas/{name}"}
-    return jsonschema.Draft202012Validator(schema, registry=registry)
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+    return validator(schema, registry=registry)
+
+
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """A published (ECMA-262) pattern for Python's `re`: a final `$` matches at the very end only.
+
+    Python's `$` also matches before a final newline, so `^[a-z]+$` would take "paid\n", which
+    an ECMA-262 engine (and so every other consumer of the schemas) refuses.
+    """
+    return _ecma(pattern)
+
+
+@cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _ecma(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def errors(name: str, data: Any) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,10 @@ def parse_keys(raw: Any) -> dict[str, bytes]:
     return keys
 
 
+# A user id as the path gives it: ASCII digits without a leading zero (`01`, `١` and `²` are not ids).
+USER_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
 @dataclass
 class ServerApi:
     """Per-app state of the server API: key digests, per-caller buckets, the sender's user id."""
@@ -128,7 +133,12 @@ class ServerApi:
     def disconnect(self, user_id: str, jti: str | None, revoke: bool) -> list[str]:
         """Kick a user's sockets (or one token's) with `auth_revoked`; revoke the token(s) first if asked."""
         uid = self._user(user_id)
-        jtis = [jti] if jti else sorted(self.state.registry.user_jtis(user_id))
+        live = self.state.registry.user_jtis(user_id)
+        if jti and jti not in live:
+            # Only a token this user holds on a live socket: a jti of someone else's never
+            # reaches the blocklist or the kick under this user's name.
+            raise NotFound("This user has no live socket on that token.")
+        jtis = [jti] if jti else sorted(live)
         # Every token issued up to this millisecond (the unit "log out everywhere" uses).
         before = time.time_ns() // 1_000_000
         if revoke:
@@ -182,7 +192,7 @@ class ServerApi:
     def _user(self, user_id: str) -> int:
         """The id of an existing user (not `@server`), or NotFound."""
         row = None
-        if user_id.isdigit() and len(user_id) <= 18:
+        if USER_ID.fullmatch(user_id):  # ASCII digits, no leading zero: one spelling per user
             row = db.session.execute(sa.select(User.id, User.username).where(User.id == int(user_id))).first()
             db.session.rollback()  # end the read transaction
         if row is None or row[1] == SERVER_USERNAME:

@@ -165,10 +165,12 @@ def verify(token: object, expected_type: str = "access") -> Identity:
                     issued_ms=issued_ms(claims))
 
 
-def find_revoked(sockets: list[SocketInfo]) -> list[tuple[str, str]]:
+def find_revoked(sockets: list[Any], *, admins: bool = False) -> list[tuple[str, str]]:
     """(sid, code) of live sockets whose token or session is revoked (`token_revoked`), or whose
-    user is gone or disabled (`user_unknown`).
+    user is gone or disabled (`user_unknown`); with `admins`, also those whose user is no longer
+    an admin (`forbidden`).
 
+    sockets: records with `sid`, `user_id`, `jti`, `ses` and `issued_ms` (SocketInfo, AdminSocket).
     Two queries for the whole batch: the revalidation sweep behind the revocation bus.
     """
     if not sockets:
@@ -178,7 +180,7 @@ def find_revoked(sockets: list[SocketInfo]) -> list[tuple[str, str]]:
     with db.engine.connect() as conn:
         revoked = set(conn.scalars(sa.select(RevokedToken.jti).where(RevokedToken.jti.in_(names))))
         users = {row.id: row for row in conn.execute(
-            sa.select(User.id, User.is_active, User.tokens_valid_after).where(User.id.in_(uids)))}
+            sa.select(User.id, User.is_active, User.is_admin, User.tokens_valid_after).where(User.id.in_(uids)))}
     out = []
     for s in sockets:
         row = users.get(int(s.user_id)) if s.user_id.isdigit() and len(s.user_id) <= 18 else None
@@ -186,6 +188,8 @@ def find_revoked(sockets: list[SocketInfo]) -> list[tuple[str, str]]:
             out.append((s.sid, "user_unknown"))
         elif s.jti in revoked or s.ses in revoked or revoked_before(s.issued_ms, row.tokens_valid_after):
             out.append((s.sid, "token_revoked"))
+        elif admins and not row.is_admin:
+            out.append((s.sid, "forbidden"))
     return out
 
 

@@ -44,10 +44,17 @@ USER_NAMESPACE = "/"
 class AdminSocket:
     """Who an admin socket runs as: its user, its token's jti and session, its expiry and issue time."""
 
+    sid: str
     user_id: str
-    names: frozenset[str]
+    jti: str
+    ses: str
     exp: int
     issued_ms: int
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The token's jti and its session: a revocation naming either kicks the socket."""
+        return frozenset({self.jti, self.ses} - {""})
 
 
 def _now() -> str:
@@ -91,7 +98,20 @@ class AdminView:
         self.sio.on("disconnect", self._disconnect, namespace=NAMESPACE)
         self._watch_registry()
         self._watch_bus()
+        self.state.hub.sweeper.after.append(self.sweep)
         return self
+
+    def sweep(self) -> int:
+        """Kick admin sockets whose token is revoked, whose user is gone or disabled, or no longer an
+        admin: the same revalidation as user sockets (a lost revocation message included), plus the role."""
+        admins = list(self.admins.values())
+        if not admins:
+            return 0
+        with self.app.app_context():
+            found = tokens.find_revoked(admins, admins=True)
+        for sid, code in found:
+            self._kick(sid, code, "auth_revoked")
+        return len(found)
 
     # -- admin sockets -------------------------------------------------------------------------
     @staticmethod
@@ -115,8 +135,8 @@ class AdminView:
                 self.state.hub.auth_failures.hit(addr or "?")
             self.state.audit.enqueue("admin_ui_refused", sid=sid, remote_addr=addr, code=exc.code)
             raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
-        self.admins[sid] = AdminSocket(ident.user_id, frozenset({ident.jti, ident.ses} - {""}), ident.exp,
-                                       ident.issued_ms)
+        self.admins[sid] = AdminSocket(sid, ident.user_id, ident.jti, ident.ses, ident.exp, ident.issued_ms)
+        self.state.hub.sweeper.start()  # admin sockets are revalidated with the user sockets
         self.state.audit.enqueue("admin_ui_connect", user_id=ident.user_id, sid=sid, remote_addr=addr)
         self.socketio.start_background_task(self._expire_later, sid, ident.exp)
         self.socketio.start_background_task(self._welcome, sid)

@@ -25,7 +25,8 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
     """A real server with the admin view on, a short connect timeout and short tokens."""
     srv = LiveServer(tmp_path_factory.mktemp("admin"), {
         "FLASK_ADMIN_UI_ENABLED": "true", "FLASK_SOCKET_CONNECT_TIMEOUT": "1.5",
-        "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(TOKEN_SECONDS), "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]"})
+        "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(TOKEN_SECONDS), "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]",
+        "FLASK_SOCKET_REVALIDATE_INTERVAL": "1"})
     srv.migrate()
     srv.create_admin("root")
     srv.start()
@@ -184,6 +185,37 @@ def test_admin_socket_is_kicked_at_expiry_and_on_logout(server, admins) -> None:
     assert session.wait("auth_revoked", timeout=3)[0] == {"code": "token_revoked"}
     assert expiring.wait("auth_expired", timeout=TOKEN_SECONDS + 3)[0] == {"code": "token_expired"}
     assert expiring.gone.wait(3)
+
+
+def db_write(server: LiveServer, sql: str, *args: Any) -> None:
+    """Change the live server's database behind its back: no revocation message is sent."""
+    import sqlite3
+
+    with sqlite3.connect(server.db_uri.removeprefix("sqlite:///"), timeout=10) as conn:
+        conn.execute(sql, args)
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ("UPDATE users SET is_admin = 0 WHERE username = ?", "forbidden"),
+    ("UPDATE users SET is_active = 0 WHERE username = ?", "user_unknown"),
+    ("blocklist", "token_revoked"),
+    ("UPDATE users SET tokens_valid_after = 9999999999999 WHERE username = ?", "token_revoked"),
+], ids=["lost-admin-role", "disabled", "blocklisted-message-lost", "logged-out-everywhere"])
+def test_admin_sockets_pass_the_revalidation_sweep(server, admins, change, code) -> None:
+    name = "adm" + uuid.uuid4().hex[:8]
+    server.create_admin(name)
+    token = login(server, name)["access_token"]
+    admin = admins()
+    assert admin.connect({"password": token})
+    if change == "blocklist":
+        import jwt as pyjwt
+
+        jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]
+        db_write(server, "INSERT INTO revoked_tokens (jti, revoked_at, expires_at) VALUES (?, '2026-01-01 00:00:00', '2999-01-01 00:00:00')", jti)
+    else:
+        db_write(server, change, name)
+    assert admin.wait("auth_revoked", timeout=6)[0] == {"code": code}
+    assert admin.gone.wait(3)
 
 
 def test_connect_timeout_still_closes_half_open_sessions(server) -> None:

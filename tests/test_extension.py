@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import timedelta
@@ -202,12 +203,25 @@ def test_the_sweep_checks_live_sockets_with_the_hosts_own_loaders(host):
 
 def test_revoke_names_a_session_and_an_instant(host):
     app, _, ext = host
-    early = socket_client(app, access_token(app, "7", ses="login-1", iat_ms=1_000), namespace="/x")
-    late = socket_client(app, access_token(app, "7", ses="login-2", iat_ms=3_000), namespace="/x")
+    iat = int(time.time())
+    ms = iat * 1000  # iat_ms counts only within the token's own `iat` second
+
+    def token(ses: str, offset: int) -> str:
+        return access_token(app, "7", ses=ses, iat=iat, iat_ms=ms + offset)
+
+    early = socket_client(app, token("login-1", 100), namespace="/x")
+    late = socket_client(app, token("login-2", 300), namespace="/x")
     with app.app_context():
         ext.revoke(jti="login-1")  # a session: every socket whose token has it as `ses`
     assert not early.is_connected("/x") and late.is_connected("/x")
-    again = socket_client(app, access_token(app, "7", ses="login-3", iat_ms=2_000), namespace="/x")
+    again = socket_client(app, token("login-3", 200), namespace="/x")
     with app.app_context():
-        ext.revoke(user_id=7, issued_before_ms=2_500)  # spares tokens issued after the instant
+        ext.revoke(user_id=7, issued_before_ms=ms + 250)  # spares tokens issued after the instant
     assert not again.is_connected("/x") and late.is_connected("/x")
+
+
+@pytest.mark.parametrize(("offset", "counted"), [(0, 0), (999, 999), (1000, 0), (86_400_000, 0), (-1, 0)])
+def test_iat_ms_counts_only_within_the_iat_second(offset, counted):
+    from flask_socketio_jwt.core.revocation import issued_ms
+
+    assert issued_ms({"iat": 1_700_000_000, "iat_ms": 1_700_000_000_000 + offset}) == 1_700_000_000_000 + counted

@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,5 +233,77 @@ def test_a_message_at_the_limit_still_works(wire_server) -> None:
         assert len(padded) == MAX_BYTES
         wire.send(wire.frame(OP_TEXT, padded))
         assert wire.text().startswith('432[{"ok":true')
+    finally:
+        wire.close()
+
+
+@pytest.mark.parametrize("size", [0, 1], ids=["empty-fragments", "1-byte-fragments"])
+def test_tiny_fragments_cost_what_the_cap_allows(wire_server, size) -> None:
+    """Each fragment counts toward the cap: empty or 1-byte continuation frames end in a refusal,
+    and the memory held per connection stays under twice the cap, whatever the fragmentation."""
+    server, _ = wire_server
+    token = server.register()["access"]
+    wires = [Wire(server.port) for _ in range(10)]
+    try:
+        for wire in wires:
+            wire.join(token)
+        piece = b"x" * size
+        batch = b"".join(wires[0].frame(OP_CONT, piece, fin=False) for _ in range(4096))
+
+        def flood() -> list[int]:
+            sent = []
+            for wire in wires:  # every connection holds its half-read message at once
+                wire.send(wire.frame(OP_TEXT, b"4", fin=False))
+                sent.append(push(wire, iter([batch] * 500)))  # 2,048,000 fragments at most
+            return sent
+
+        growth, _ = peak_rss_growth(worker_of(server), flood)
+        assert all(wire.closed_by_server() for wire in wires)
+    finally:
+        for wire in wires:
+            wire.close()
+    assert growth < 2 * MAX_BYTES * len(wires), f"peak RSS grew {growth / 2**10:.0f} KiB for {len(wires)} sockets"
+
+
+def test_after_the_servers_close_data_frames_are_discarded_and_the_socket_ends(wire_server) -> None:
+    server, _ = wire_server
+    wire = Wire(server.port)
+    try:
+        wire.join(server.register()["access"])
+        wire.send(wire.frame(OP_TEXT, b"4" + b"x" * MAX_BYTES))  # over the cap: the server sends CLOSE 1009
+        op, data = wire.recv()
+        while op != OP_CLOSE:
+            op, data = wire.recv()
+        assert struct.unpack("!H", data[:2])[0] == 1009
+        deadline = time.monotonic() + 8
+        chunk = wire.frame(OP_TEXT, b"4" + b"y" * 999) * 16
+        ended = False
+        while time.monotonic() < deadline:  # a peer that never answers CLOSE but keeps sending data
+            try:
+                wire.send(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                ended = True
+                break
+        assert ended, "the server kept reading data frames after its CLOSE"
+    finally:
+        wire.close()
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (struct.pack("!H", 1005), 1002), (struct.pack("!H", 1006), 1002), (struct.pack("!H", 999), 1002),
+    (b"\x03", 1002), (struct.pack("!H", 1000) + b"\xff\xfe", 1002), (struct.pack("!H", 1001) + b"bye", 1001),
+    (b"", 1000), (struct.pack("!H", 4000), 4000),
+], ids=["1005", "1006", "999", "one-byte", "bad-utf8", "1001", "empty", "4000"])
+def test_close_codes_are_answered_as_rfc_6455_says(wire_server, body, expected) -> None:
+    server, _ = wire_server
+    wire = Wire(server.port)
+    try:
+        wire.join(server.register()["access"])
+        wire.send(wire.frame(OP_CLOSE, body))
+        op, data = wire.recv()
+        while op != OP_CLOSE:
+            op, data = wire.recv()
+        code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1000
+        assert code == expected
     finally:
         wire.close()

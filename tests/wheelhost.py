@@ -49,12 +49,17 @@ class Host:
         subprocess.run([sys.executable, "-m", "venv", str(self.venv)], check=True, capture_output=True)
         reqs = [line for line in (self.source / "requirements.txt").read_text().splitlines()
                 if line.strip() and not line.startswith("#") and not line.startswith("flask-socketio-jwt")]
-        if WORKER == "gevent":  # the same host on gunicorn's gevent worker: gevent instead of eventlet
+        target = str(wheel)
+        if WORKER == "gevent":
+            # The same host on gunicorn's gevent worker: the package's [gevent] extra instead of
+            # eventlet (it must bring what gunicorn's gevent worker imports) and a current gunicorn.
             reqs = [r for r in reqs if not r.startswith(("gunicorn==", "eventlet=="))]
             reqs += [line for line in (ROOT / "requirements-gevent.txt").read_text().splitlines()
-                     if line.strip() and not line.startswith("#")]
-        subprocess.run([str(self.venv / "bin/pip"), "install", "-q", str(wheel), *reqs], check=True,
-                       capture_output=True, cwd=self.work)
+                     if line.startswith("gunicorn==")]
+            target += "[gevent]"
+        out = subprocess.run([str(self.venv / "bin/pip"), "install", "-q", target, *reqs],
+                             capture_output=True, text=True, cwd=self.work)
+        assert out.returncode == 0, out.stderr[-3000:]
 
     def start(self, files: dict[str, Path] | None = None, **env: str) -> None:
         """gunicorn -k WORKER on a copy of the host app; its cwd and sys.path know nothing of the repo."""

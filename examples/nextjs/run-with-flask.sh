@@ -20,6 +20,10 @@ if [[ -z "${NEXTAUTH_SECRET:-}" ]]; then
     NEXTAUTH_SECRET="$(cat "$secret_file")"
 fi
 
+# Shared by both servers for this run: with it, Flask counts sign-in failures per browser
+# address (which Next.js passes along) instead of per Next.js server.
+export FLASK_FRONTEND_KEY="${FLASK_FRONTEND_KEY:-$(node -e 'console.log(require("crypto").randomBytes(32).toString("base64url"))')}"
+
 cd "$root"
 export FLASK_CORS_ALLOWED_ORIGINS="[\"$next_origin\"]"
 .venv/bin/flask --app app db upgrade

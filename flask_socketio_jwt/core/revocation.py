@@ -33,12 +33,14 @@ def session_of(claims: dict[str, Any]) -> str:
 
 
 def issued_ms(claims: dict[str, Any]) -> int:
-    """When a token was issued, in ms: `iat_ms` when present, else the start of its `iat` second."""
-    value = claims.get("iat_ms")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
+    """When a token was issued, in ms: `iat_ms` when it lies within the token's `iat` second, else
+    the start of that second (an `iat_ms` in the future of `iat` must not outlive "log out everywhere")."""
     iat = claims.get("iat")
-    return int(iat) * 1000 if isinstance(iat, (int, float)) else 0
+    start = int(iat) * 1000 if isinstance(iat, (int, float)) and not isinstance(iat, bool) else 0
+    value = claims.get("iat_ms")
+    if isinstance(value, int) and not isinstance(value, bool) and start <= value < start + 1000:
+        return value
+    return start
 
 
 def names(message: dict[str, Any], info: SocketInfo) -> bool:

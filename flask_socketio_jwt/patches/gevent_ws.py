@@ -35,11 +35,12 @@ import json
 import logging
 import struct
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask_socketio_jwt.patches.leanstack import flat
-from flask_socketio_jwt.patches.wsguard import DONTWAIT, fast_mask, is_engineio_text
+from flask_socketio_jwt.patches.wsguard import DONTWAIT, MAX_FRAGMENTS, fast_mask, is_engineio_text
 from flask_socketio_jwt.runtime.gevent import patched, run_blocking  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,26 @@ DATA_OPCODES = frozenset({OP_CONT, OP_TEXT, OP_BINARY})
 CONTROL_OPCODES = frozenset({OP_CLOSE, OP_PING, OP_PONG})
 CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_INVALID_DATA, CLOSE_TOO_BIG = 1000, 1002, 1007, 1009
 RECV_CHUNK = 16384
+# Seconds a socket that sent its CLOSE keeps reading for the peer's (data frames are discarded).
+CLOSE_WAIT = 2.0
+# Close codes a peer may send (RFC 6455 7.4): 1005, 1006 and 1015 are never sent on the wire.
+SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def close_reply(payload: bytes) -> int:
+    """The code to answer a peer's CLOSE with: its own if valid, else 1002 (protocol error)."""
+    if not payload:
+        return CLOSE_NORMAL
+    if len(payload) == 1:
+        return CLOSE_PROTOCOL
+    code = struct.unpack("!H", payload[:2])[0]
+    if code not in SENDABLE_CLOSE_CODES and not 3000 <= code < 5000:
+        return CLOSE_PROTOCOL
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return CLOSE_PROTOCOL
+    return code
 
 
 class ProtocolError(Exception):
@@ -100,7 +121,7 @@ class GeventWebSocket:
 
     # The request's green thread is the only reader: an idle socket keeps a socket, an empty
     # buffer and a few ints. `_lock` (made on the first send) keeps two senders' frames whole.
-    __slots__ = ("socket", "max_size", "buf", "closed", "close_sent", "_lock")
+    __slots__ = ("socket", "max_size", "buf", "closed", "close_sent", "close_deadline", "_lock")
     # Makes the send lock; None: gevent's Semaphore, imported on first use.
     lock_factory: Callable[[], Any] | None = None
 
@@ -110,6 +131,7 @@ class GeventWebSocket:
         self.buf = bytearray()
         self.closed = False
         self.close_sent = False
+        self.close_deadline = 0.0
         self._lock: Any = None
 
     # -- reading
@@ -153,26 +175,36 @@ class GeventWebSocket:
 
     def wait(self) -> str | bytes | None:
         """The next message; None once the WebSocket is closed (by the peer, an error or a limit)."""
-        parts: list[bytes] = []
-        held, kind = 0, None
+        data = bytearray()  # the payload grows one buffer, not a list of objects
+        held, kind, frames = 0, None, 0
         try:
             while not self.closed:
                 fin, opcode, payload = self._frame(held)
+                if opcode == OP_CLOSE:
+                    self._closed_by_peer(payload)
+                    return None
+                if self.close_sent:
+                    # After our CLOSE only the peer's CLOSE matters (RFC 6455 5.5.1), for a while.
+                    if time.monotonic() > self.close_deadline:
+                        self.closed = True
+                    continue
                 if opcode == OP_PING:
                     self._send(OP_PONG, payload)
                     continue
                 if opcode == OP_PONG:
                     continue
-                if opcode == OP_CLOSE:
-                    self._closed_by_peer(payload)
-                    return None
                 if (opcode == OP_CONT) != (kind is not None):
                     raise ProtocolError(CLOSE_PROTOCOL, "Unexpected continuation state.")
                 kind = kind if opcode == OP_CONT else opcode
-                parts.append(payload)
+                if fin and not data:
+                    return self._message(kind, payload)
+                frames += 1
+                if frames > MAX_FRAGMENTS:  # empty or 1-byte fragments end here, not never
+                    raise ProtocolError(CLOSE_TOO_BIG, "Too many fragments.")
+                data += payload
                 held += len(payload)
                 if fin:
-                    return self._message(kind, parts[0] if len(parts) == 1 else b"".join(parts))
+                    return self._message(kind, bytes(data))
         except ProtocolError as e:
             self.close(e.code, str(e))
         except (EOFError, OSError):
@@ -193,8 +225,7 @@ class GeventWebSocket:
 
     def _closed_by_peer(self, payload: bytes) -> None:
         if not self.close_sent:
-            code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else CLOSE_NORMAL
-            self.close(code if 1000 <= code < 5000 else CLOSE_PROTOCOL)
+            self.close(close_reply(payload))
         self.closed = True
 
     # -- writing
@@ -247,13 +278,16 @@ class GeventWebSocket:
             self._send(OP_BINARY, bytes(message))
 
     def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
-        """Send a CLOSE frame once and stop writing; the reader sees the peer's answer or EOF."""
+        """Send a CLOSE frame once and stop writing; the reader waits CLOSE_WAIT at most for the peer's."""
         if self.close_sent:
             return
         self.close_sent = True
+        self.close_deadline = time.monotonic() + CLOSE_WAIT
         try:
             self._send(OP_CLOSE, struct.pack("!H", code) + reason.encode("utf-8")[:120])
             self.socket.shutdown(1)  # SHUT_WR: the peer reads our CLOSE, then its own EOF
+            # A peer that keeps sending data instead of its CLOSE is cut off soon (reads time out).
+            self.socket.settimeout(CLOSE_WAIT)
         except OSError:
             self.closed = True
 

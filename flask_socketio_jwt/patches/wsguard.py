@@ -73,6 +73,10 @@ def fast_mask(data: bytes, mask: tuple[int, ...], length: int | None = None, off
 # One read takes what the kernel has, up to this: a small frame (header, mask, payload) costs one
 # recv instead of three, and pipelined frames share one.
 READ_AHEAD = 16384
+# Frames one message may span. The payload grows one buffer (never an object per frame), so
+# memory is bounded by the message cap; this bounds the work empty or 1-byte continuation frames
+# could otherwise make without ever reaching the cap.
+MAX_FRAGMENTS = 1024
 
 
 class ReadAhead:
@@ -110,11 +114,19 @@ def hardened_class(base: type, compression: bool = False, lean: bool = False) ->
     class CappedMessage(RFC6455WebSocket.Message):
         """A message whose fragments together may not exceed the frame limit."""
 
+        total = 0  # bytes pushed
+        frames = 0  # data frames (counted by `CheckedWebSocket._recv_frame`)
+
         def push(self, data: bytes, final: bool = False) -> None:
-            self.total = getattr(self, "total", 0) + len(data)
+            # The bytes go into one growing buffer, not a list entry (a bytes object) per push.
+            self.total += len(data)
             if self.total > self.max_frame_length:
                 raise FailedConnectionError(1009, "Message too big.")
-            super().push(data, final)
+            self.finished = final
+            if self.data:
+                self.data[0] += data
+            else:
+                self.data.append(bytearray(data))
 
     class CheckedWebSocket(RFC6455WebSocket):  # type: ignore[misc, valid-type]
         """eventlet's RFC 6455 WebSocket with capped messages, fast unmasking and a checked wait."""
@@ -122,6 +134,15 @@ def hardened_class(base: type, compression: bool = False, lean: bool = False) ->
         # Class attributes, not per-socket ones: an idle socket keeps no closures for them.
         Message = CappedMessage
         _apply_mask = staticmethod(fast_mask)
+
+        def _recv_frame(self, message: Any = None) -> Any:
+            # Empty or 1-byte continuation frames end at MAX_FRAGMENTS instead of going on forever.
+            msg = super()._recv_frame(message)
+            if isinstance(msg, CappedMessage) and not msg.opcode & 8:
+                msg.frames += 1
+                if msg.frames > MAX_FRAGMENTS:
+                    raise FailedConnectionError(1009, "Too many fragments.")
+            return msg
 
         @property
         def raw_frames(self) -> bool:
@@ -203,7 +224,8 @@ def missing(eio: Any) -> list[str]:
     from engineio.async_drivers import eventlet as driver
     from eventlet import websocket
 
-    return (has(websocket, "RFC6455WebSocket.Message.push", "RFC6455WebSocket._apply_mask", "FailedConnectionError")
+    return (has(websocket, "RFC6455WebSocket.Message.push", "RFC6455WebSocket._apply_mask",
+                "RFC6455WebSocket._recv_frame", "FailedConnectionError")
             + has(driver, "WebSocketWSGI._handle_hybi_request", "WebSocketWSGI.__call__")
             + has(eio, "_async"))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import sqlite3
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NEXT_DIR = ROOT / "examples" / "nextjs"
 ACCESS_TOKEN_SECONDS = 5
 T = 15_000  # expect timeout (ms)
+FRONTEND_KEY = secrets.token_urlsafe(32)  # shared by Flask and the Next.js server of the stack
 
 
 class NextApp:
@@ -38,6 +40,7 @@ class NextApp:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = workdir / "next.log"
         env = {**os.environ, "NEXT_PUBLIC_SOCKET_URL": flask_url, "REALTIME_API_URL": flask_url,
+               "FLASK_FRONTEND_KEY": FRONTEND_KEY,
                "NEXTAUTH_URL": self.url, "NEXTAUTH_SECRET": secrets.token_urlsafe(32),
                "NEXT_TELEMETRY_DISABLED": "1", "NODE_ENV": "production"}
         self.log = open(self.log_path, "ab")
@@ -77,6 +80,7 @@ def stack(tmp_path_factory):
     flask = LiveServer(workdir, {
         "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(ACCESS_TOKEN_SECONDS),
         "FLASK_CORS_ALLOWED_ORIGINS": json.dumps([f"http://127.0.0.1:{next_port}"]),
+        "FLASK_FRONTEND_KEY": FRONTEND_KEY,
     })
     flask.migrate()
     flask.start()
@@ -339,3 +343,43 @@ def test_deleted_user_gets_a_terminal_error_not_a_reconnect_loop(stack, contexts
     expect(t.status).to_have_text("stopped: user_unknown")
     assert t.number("retries") == 0
     assert t.number("connects") == 1
+
+
+def sign_in_from(ctx: BrowserContext, url: str, username: str, password: str) -> str:
+    """A credentials sign-in through NextAuth's own endpoint; "ok" or the backend's error code."""
+    csrf = ctx.request.get(url + "/api/auth/csrf").json()["csrfToken"]
+    r = ctx.request.post(url + "/api/auth/callback/credentials", form={
+        "username": username, "password": password, "csrfToken": csrf, "json": "true"}, max_redirects=0)
+    location = (r.json() or {}).get("url", "")  # NextAuth answers {"url"} (401 with ?error= on failure)
+    found = re.search(r"[?&]error=([a-z_]+)", location)
+    return found.group(1) if found else "ok"
+
+
+def test_failed_sign_ins_lock_out_neither_another_user_nor_another_address(stack, browser: Browser):
+    flask, app = stack
+    bob, alice = new_user(flask, "bob"), new_user(flask, "alice")
+    at = {addr: browser.new_context(extra_http_headers={"X-Forwarded-For": addr})
+          for addr in ("10.0.0.1", "10.0.0.2", "10.0.0.3")}
+    try:
+        attacker = at["10.0.0.1"]
+        codes = [sign_in_from(attacker, app.url, bob, "wrong-password") for _ in range(12)]
+        assert codes[0] == "invalid_credentials" and codes[-1] == "rate_limited"  # bob, from this address
+        assert sign_in_from(at["10.0.0.2"], app.url, bob, PASSWORD) == "ok"  # bob elsewhere: fine
+        assert sign_in_from(attacker, app.url, alice, PASSWORD) == "ok"  # another user: fine
+        for i in range(12):  # past the per-address limit: this address only
+            sign_in_from(attacker, app.url, f"nobody{i}", "wrong-password")
+        assert sign_in_from(attacker, app.url, alice, PASSWORD) == "rate_limited"
+        assert sign_in_from(at["10.0.0.3"], app.url, alice, PASSWORD) == "ok"
+    finally:
+        for ctx in at.values():
+            ctx.close()
+
+
+def test_pages_carry_a_content_security_policy(stack):
+    flask, app = stack
+    for path in ("/signin", "/"):
+        r = requests.get(app.url + path, timeout=10, allow_redirects=False)
+        csp = r.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp, (path, dict(r.headers))
+        assert f"connect-src 'self' {flask.url} {flask.url.replace('http', 'ws')}" in csp
+        assert r.headers.get("X-Frame-Options") == "DENY" and r.headers.get("X-Content-Type-Options") == "nosniff"

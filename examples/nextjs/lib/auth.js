@@ -27,6 +27,18 @@ async function renew(token) {
   }
 }
 
+/**
+ * The browser's address: the first X-Forwarded-For entry. Next.js sets that header to the
+ * connection's address when a request arrives without one; a proxy in front of Next.js must set
+ * (overwrite) it, as any deployment that limits by address needs.
+ */
+function browserAddress(req) {
+  const headers = (req && req.headers) || {};
+  const value = typeof headers.get === "function" ? headers.get("x-forwarded-for") : headers["x-forwarded-for"];
+  const first = value ? String(value).split(",")[0].trim() : "";
+  return first || undefined;
+}
+
 export const authOptions = {
   secret: process.env.NEXTAUTH_SECRET,
   session: { strategy: "jwt" },
@@ -39,11 +51,12 @@ export const authOptions = {
         password: { label: "Password", type: "password" },
         mode: { label: "Mode", type: "hidden" }, // "register" creates the account first
       },
-      async authorize(credentials) {
+      async authorize(credentials, req) {
         const { username, password, mode } = credentials || {};
+        const address = browserAddress(req);
         try {
-          if (mode === "register") await backend.register(username, password);
-          const tokens = await backend.login(username, password);
+          if (mode === "register") await backend.register(username, password, address);
+          const tokens = await backend.login(username, password, address);
           const me = await backend.me(tokens.access_token);
           return {
             id: me.id,

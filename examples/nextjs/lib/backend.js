@@ -11,10 +11,18 @@ export class BackendError extends Error {
   }
 }
 
-async function call(path, { token, body, method = "POST" } = {}) {
+// Shared with Flask (its FRONTEND_KEY): with it, Flask takes X-Client-Address as the request's
+// address, so its per-address sign-in limits count each browser, not this server.
+const FRONTEND_KEY = process.env.FLASK_FRONTEND_KEY || "";
+
+async function call(path, { token, body, method = "POST", clientAddress } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (FRONTEND_KEY && clientAddress) {
+    headers["X-Frontend-Key"] = FRONTEND_KEY;
+    headers["X-Client-Address"] = clientAddress;
+  }
   let resp;
   try {
     resp = await fetch(apiUrl() + path, {
@@ -37,9 +45,11 @@ async function call(path, { token, body, method = "POST" } = {}) {
 }
 
 export const backend = {
-  register: (username, password) => call("/api/auth/register", { body: { username, password } }),
+  register: (username, password, clientAddress) =>
+    call("/api/auth/register", { body: { username, password }, clientAddress }),
   /** {access_token, refresh_token, token_type, expires_in} */
-  login: (username, password) => call("/api/auth/login", { body: { username, password } }),
+  login: (username, password, clientAddress) =>
+    call("/api/auth/login", { body: { username, password }, clientAddress }),
   /** {access_token, token_type, expires_in} */
   refresh: (refreshToken) => call("/api/auth/refresh", { token: refreshToken, body: {} }),
   me: (accessToken) => call("/api/auth/me", { token: accessToken, method: "GET" }),
