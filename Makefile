@@ -42,6 +42,13 @@ LIVE_TESTS := $(wildcard tests/test_*_live.py) tests/test_socket_js.py tests/tes
 	.venv-gevent/bin/pip install -q -r .venv-gevent/requirements-app.txt -r requirements-gevent.txt
 	touch $@
 
+# The package's own tests on the lowest release of every range it declares (requirements-floor.txt).
+.venv-floor/.deps: requirements-floor.txt
+	test -x .venv-floor/bin/python || python3 -m venv .venv-floor
+	.venv-floor/bin/pip install -q --upgrade pip
+	.venv-floor/bin/pip install -q -r requirements-floor.txt
+	touch $@
+
 deps: .venv/.deps
 dev-deps: .venv/.dev-deps
 gevent-deps: .venv-gevent/.deps
@@ -68,7 +75,10 @@ run: $(RUN_VENV)/.deps vendor
 # on library internals off (SOCKETIO_JWT_PATCHES = False), so the contract is proven on stock
 # libraries too. The tests write only to temporary folders: the checkout must look the same
 # afterwards (checked after each pass).
-test: dev-deps gevent-deps sysdeps vendor tools nextjs-build
+# The package's own tests, run in .venv-floor with nothing of the app installed (--noconftest).
+PACKAGE_TESTS := tests/test_secure_default.py tests/test_extension.py
+
+test: dev-deps gevent-deps .venv-floor/.deps sysdeps vendor tools nextjs-build
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
 	before=$$(git status --porcelain 2>/dev/null); \
 	unchanged() { after=$$(git status --porcelain 2>/dev/null); [ "$$before" = "$$after" ] && return 0; \
@@ -77,9 +87,12 @@ test: dev-deps gevent-deps sysdeps vendor tools nextjs-build
 	.venv/bin/python -m pytest $(XDIST); eventlet=$$?; unchanged || exit 1; \
 	WORKER=gevent .venv/bin/python -m pytest $(XDIST) $(LIVE_TESTS); gevent=$$?; unchanged || exit 1; \
 	echo "make test: eventlet pass exit $$eventlet, gevent pass exit $$gevent; now the patches-off pass"; \
-	SOCKETIO_JWT_TEST_PATCHES=off .venv/bin/python -m pytest $(XDIST) -m "live and not needs_patches"; stock=$$?; \
+	SOCKETIO_JWT_TEST_PATCHES=off .venv/bin/python -m pytest $(XDIST) -m live; stock=$$?; \
 	unchanged || exit 1; \
-	[ $$eventlet = 0 ] && [ $$gevent = 0 ] && [ $$stock = 0 ]
+	echo "make test: patches-off pass exit $$stock; now the package's tests on its lowest supported versions"; \
+	.venv-floor/bin/python -m pytest --noconftest $(PACKAGE_TESTS); floor=$$?; unchanged || exit 1; \
+	echo "make test: eventlet $$eventlet, gevent $$gevent, patches-off $$stock, floor versions $$floor"; \
+	[ $$eventlet = 0 ] && [ $$gevent = 0 ] && [ $$stock = 0 ] && [ $$floor = 0 ]
 
 # The pictures in the docs (docs/demo.png), from a real server driven in Chromium.
 screenshots: dev-deps sysdeps vendor
@@ -122,4 +135,4 @@ lint: dev-deps
 	.venv/bin/mypy
 
 clean:
-	rm -rf .venv .venv-gevent node_modules static/vendor .pytest_cache tools/asyncapi/node_modules .cache $(NEXT_DIR)/node_modules $(NEXT_DIR)/.next
+	rm -rf .venv .venv-gevent .venv-floor node_modules static/vendor .pytest_cache tools/asyncapi/node_modules .cache $(NEXT_DIR)/node_modules $(NEXT_DIR)/.next

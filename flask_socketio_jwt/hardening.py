@@ -40,41 +40,54 @@ class Hardening:
     binary_refused: bool
 
 
+def _websocket_guard(eio: Any, compression: bool, lean: bool) -> bool:
+    """The WebSocket message cap of each runtime (eventlet, gevent, threading); True when it is in place."""
+    if eio.async_mode == "eventlet":
+        patches.require(wsguard, eio)
+        return wsguard.install(eio, compression, lean=lean)
+    if eio.async_mode == "gevent":
+        patches.require(gevent_ws, eio)
+        return gevent_ws.install(eio, compression)
+    if eio.async_mode == "threading":
+        return gevent_ws.install_threading(eio)
+    raise RuntimeError(f"flask_socketio_jwt has no WebSocket guard for async_mode={eio.async_mode!r}")
+
+
 def patches_enabled(app: Flask) -> bool:
-    """False when SOCKETIO_JWT_PATCHES switches every patch off."""
+    """False when SOCKETIO_JWT_PATCHES switches every speed change off (the guards stay)."""
     return bool(app.config["SOCKETIO_JWT_PATCHES"])
 
 
 def install(app: Flask, socketio: Any, state: State) -> Hardening:
-    """WebSocket limits, lean sockets, the connect timeout, send-queue bounds, no binary packets, CORS headers."""
+    """The security guards (always, or start-up stops), then the speed changes `SOCKETIO_JWT_PATCHES` allows."""
     cfg = app.config
     on = patches_enabled(app)
     eio = socketio.server.eio
     lean = on and patches.usable(leansocket, eio) and leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"]))
-    compression = bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"])
-    hardened = on and (
-        (eio.async_mode == "eventlet" and patches.usable(wsguard, eio) and wsguard.install(eio, compression, lean=lean))
-        or (eio.async_mode == "gevent" and patches.usable(gevent_ws, eio) and gevent_ws.install(eio, compression)))
+    # -- guards: on every supported version, patches on or off; one that cannot go in stops start-up
+    hardened = _websocket_guard(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean)
+    patches.require(framing, socketio)
+    framing.install(socketio, state.hub)
+    patches.require(timeouts, socketio)
+    connect_timeout = timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"]))
+    patches.require(backpressure, socketio)
+    send_queue = backpressure.install(socketio, state.hub, int(cfg["SOCKET_MAX_SEND_QUEUE"]))
+    # -- speed changes: each skipped with one log line where the installed versions differ
     lean_context = on and patches.usable(context, socketio)
     if lean_context:
         context.install(socketio)
     untracked = on and patches.usable(eventtask, socketio.server) and eventtask.install(socketio.server)
     one_parse = on and patches.usable(jwtdecode, app.extensions["flask-jwt-extended"])
     state.decoder = jwtdecode.decode if one_parse else None
-    binary = on and patches.usable(framing, socketio)
-    if binary:
-        framing.install(socketio, state.hub)
     handles = Hardening(
         websocket_hardened=hardened,
         lean_sockets=lean,
         event_context=lean_context,
         untracked_event_tasks=untracked,
         one_parse_decode=one_parse,
-        connect_timeout=(timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"]))
-                         if on and patches.usable(timeouts, socketio) else None),
-        send_queue=(backpressure.install(socketio, state.hub, int(cfg["SOCKET_MAX_SEND_QUEUE"]))
-                    if on and patches.usable(backpressure, socketio) else None),
-        binary_refused=binary,
+        connect_timeout=connect_timeout,
+        send_queue=send_queue,
+        binary_refused=True,
     )
     flat = on and patches.usable(leanstack)
     origins = [*cfg["CORS_ALLOWED_ORIGINS"], *state.allowed_origins]

@@ -41,9 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_MEMORY_LIMIT": 50000,
     "AUDIT_SPILL_FILE": None,
     "REGISTRY_HEARTBEAT_TTL": 15,
-    # core/gctune.py: freeze the heap this often (0: leave the collector alone) and run a
-    # full collection this often.
-    "GC_FREEZE_INTERVAL": 1.0,
+    # core/gctune.py: freeze the heap this often and run a full collection this often. It tunes
+    # the whole process's garbage collector, so it is the host's choice: 0 (off) unless set.
+    "GC_FREEZE_INTERVAL": 0,
     "GC_COLLECT_INTERVAL": 3600.0,
     "GC_COLLECT_GROWTH": 0.25,
     "GC_YOUNG_INTERVAL": 0.02,

@@ -33,8 +33,8 @@ RUNTIMES = {"eventlet": (ROOT / ".venv/bin", {}),
 if WORKER not in RUNTIMES:
     raise RuntimeError(f"WORKER must be one of {sorted(RUNTIMES)}, not {WORKER!r}")
 SECRET = "test-secret-" + "x" * 60
-# `SOCKETIO_JWT_TEST_PATCHES=off pytest -m "live and not needs_patches"` (the second pass of
-# `make test`) runs the live socket tests on stock libraries: every patch switched off.
+# `SOCKETIO_JWT_TEST_PATCHES=off pytest -m live` (the third pass of `make test`) runs the live
+# socket tests with every speed change switched off (the security guards stay: they always do).
 PATCHES_OFF = os.environ.get("SOCKETIO_JWT_TEST_PATCHES", "on") == "off"
 PATCHES_ENV = {"FLASK_SOCKETIO_JWT_PATCHES": "false"} if PATCHES_OFF else {}
 

@@ -31,7 +31,6 @@ def ctx(tmp_path_factory) -> Iterator[Ctx]:
     yield from start_ctx(tmp_path_factory.mktemp("abuse"))
 
 
-@pytest.mark.needs_patches  # the connect timeout is patches/timeouts.py
 def test_half_open_session_is_closed_on_time(ctx: Ctx) -> None:
     addr = fresh_addr()
     raw = ctx.raw(addr)
@@ -46,7 +45,6 @@ def test_half_open_session_is_closed_on_time(ctx: Ctx) -> None:
                                 for r in ctx.audit_rows("connect_timeout")), timeout=5)
 
 
-@pytest.mark.needs_patches  # the connect timeout is patches/timeouts.py
 def test_half_open_polling_session_is_closed_too(ctx: Ctx) -> None:
     url = ctx.server.url + "/socket.io/?EIO=4&transport=polling"
     opened = requests.get(url, timeout=5, headers={"X-Forwarded-For": fresh_addr()})
@@ -105,7 +103,6 @@ def test_polling_cors_headers_only_for_allowed_origins(ctx: Ctx) -> None:
     assert "POST" in pre.headers["Access-Control-Allow-Methods"]
 
 
-@pytest.mark.needs_patches  # on stock libraries a raw client that ignores DISCONNECT keeps its session
 def test_event_flood_is_limited_then_disconnected(ctx: Ctx) -> None:
     raw = ctx.raw()
     limited: list[dict] = []
@@ -186,7 +183,6 @@ def test_login_flood_gets_429(ctx: Ctx) -> None:
                     for r in ctx.audit_rows("login_failed")), timeout=5)
 
 
-@pytest.mark.needs_patches  # the send-queue bound is patches/backpressure.py
 def test_slow_reader_does_not_hurt_others(ctx: Ctx) -> None:
     slow = RawSocket(ctx.server.url, rcvbuf=4096, headers=[f"X-Forwarded-For: {fresh_addr()}"])
     sender = socketio.SimpleClient()
@@ -230,7 +226,6 @@ def test_slow_reader_does_not_hurt_others(ctx: Ctx) -> None:
     assert_healthy_with_client(ctx.server, ctx.user)
 
 
-@pytest.mark.needs_patches  # expects connect_timeout rows (patches/timeouts.py)
 def test_zz_memory_bounded_and_refusals_audited(ctx: Ctx) -> None:
     """Runs last: the worker did not grow without bound and every refusal kind left its rows."""
     assert_healthy_with_client(ctx.server, ctx.user)

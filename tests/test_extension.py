@@ -152,9 +152,17 @@ def test_one_parse_decode_matches_decode_token(tmp_path):
         get_state(app).hub.close()
 
 
-def test_patches_skip_with_one_log_line_on_other_versions(tmp_path, monkeypatch, caplog):
+SPEED_PATCHES = ("manager", "context", "eventtask", "jwtdecode")
+GUARDS = ("framing", "timeouts", "backpressure")
+
+
+def test_speed_patches_skip_with_one_log_line_on_other_versions(tmp_path, monkeypatch, caplog):
+    import importlib
+
     monkeypatch.setattr(patch_checks, "_warned", set())
-    monkeypatch.setattr(patch_checks, "installed", lambda dist: "0.1")
+    for name in SPEED_PATCHES:  # written for versions that are not installed
+        module = importlib.import_module(f"flask_socketio_jwt.patches.{name}")
+        monkeypatch.setattr(module, "WRITTEN_FOR", {"Flask": ("99", "100")})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         app, _, _ = make_host(tmp_path)
@@ -162,26 +170,37 @@ def test_patches_skip_with_one_log_line_on_other_versions(tmp_path, monkeypatch,
     assert not [w for w in caught if "flask_socketio_jwt" in str(w.message)]  # never a Python warning
     skipped = [r.getMessage() for r in caplog.records if "not installed, the stock behaviour runs" in r.getMessage()]
     names = {m.split("'")[1] for m in skipped}
-    assert len(skipped) == len(names)
-    assert {"manager", "context", "eventtask", "jwtdecode", "framing", "timeouts"} <= names
+    assert len(skipped) == len(names) and set(SPEED_PATCHES) <= names
     handles = app.extensions[HARDENING_KEY]
-    assert not (handles.event_context or handles.one_parse_decode or handles.binary_refused)
-    assert handles.connect_timeout is None and handles.send_queue is None
+    assert not (handles.event_context or handles.one_parse_decode)
+    # The guards are not speed changes: they are in place all the same.
+    assert handles.binary_refused and handles.connect_timeout is not None and handles.send_queue is not None
     c = socket_client(app, access_token(app, "7"), namespace="/x")  # the stock path still serves the contract
     assert c.emit("whoami", callback=True, namespace="/x")["identity"] == "7"
     get_state(app).hub.close()
 
 
-def test_one_setting_switches_every_patch_off(tmp_path, monkeypatch):
+@pytest.mark.parametrize("guard", GUARDS)
+def test_a_guard_that_cannot_go_in_stops_start_up(tmp_path, monkeypatch, guard):
+    import importlib
+
+    module = importlib.import_module(f"flask_socketio_jwt.patches.{guard}")
+    monkeypatch.setattr(module, "WRITTEN_FOR", {"python-socketio": ("99", "100")})
+    with pytest.raises(RuntimeError, match=f"cannot put its '{guard}' guard in place"):
+        make_host(tmp_path)
+
+
+def test_one_setting_switches_every_speed_patch_off_and_no_guard(tmp_path, monkeypatch):
     monkeypatch.setattr(patch_checks, "_warned", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         app, socketio, _ = make_host(tmp_path, SOCKETIO_JWT_PATCHES=False)
     assert not [w for w in caught if "flask_socketio_jwt" in str(w.message)]
     handles = app.extensions[HARDENING_KEY]
-    assert not any([handles.event_context, handles.one_parse_decode, handles.binary_refused, handles.lean_sockets,
-                    handles.websocket_hardened, handles.connect_timeout, handles.send_queue,
+    assert not any([handles.event_context, handles.one_parse_decode, handles.lean_sockets,
                     handles.untracked_event_tasks])
+    assert handles.binary_refused and handles.websocket_hardened
+    assert handles.connect_timeout is not None and handles.send_queue is not None
     assert type(socketio.server.manager).__name__ == "Manager"
     c = socket_client(app, access_token(app, "7"), namespace="/x")
     assert c.emit("whoami", callback=True, namespace="/x")["user"] == "ann"

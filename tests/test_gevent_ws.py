@@ -199,16 +199,23 @@ def test_other_servers_and_compression_use_the_capped_fallback(compression: bool
     assert ("HTTP_SEC_WEBSOCKET_EXTENSIONS" in calls[0]) is offer_seen
 
 
-def test_install_is_for_gevent_servers_only(caplog: pytest.LogCaptureFixture) -> None:
+def test_install_is_for_gevent_servers_only_and_fails_closed() -> None:
+    from flask_socketio_jwt import patches
+
     eio = type("E", (), {"async_mode": "eventlet", "_async": {"websocket": object}})()
     assert gevent_ws.install(eio) is False and eio._async == {"websocket": object}
-    eio.async_mode, eio.max_http_buffer_size = "gevent", LIMIT
-    assert gevent_ws.install(eio) is True
-    assert eio._async["websocket"] is not object
     driverless = type("E", (), {"async_mode": "gevent", "max_http_buffer_size": LIMIT})()
-    caplog.clear()
-    assert gevent_ws.install(driverless) is False  # not the engine.io it was written for: stock, one warning
-    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert gevent_ws.missing(driverless)  # not the engine.io it was written for
+    with pytest.raises(RuntimeError, match="cannot put its 'gevent_ws' guard in place"):
+        patches.require(gevent_ws, driverless)  # the message cap is a guard: start-up stops
+
+
+def test_threading_mode_gets_the_capped_simple_websocket() -> None:
+    eio = type("E", (), {"async_mode": "threading", "_async": {"websocket": object},
+                         "max_http_buffer_size": LIMIT})()
+    assert gevent_ws.install_threading(eio) is True
+    capped = eio._async["websocket"](lambda ws: None, eio)
+    assert capped.server_args["max_message_size"] == LIMIT
 
 
 class GreenLike:

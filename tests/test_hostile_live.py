@@ -230,7 +230,6 @@ FRAME_CASES: list[tuple[str, Any, str]] = [
 ]
 
 
-@pytest.mark.needs_patches  # eventlet WebSocket and binary-packet guards: patches/wsguard.py, framing.py
 @pytest.mark.parametrize(("name", "frame", "expected"), FRAME_CASES, ids=[c[0] for c in FRAME_CASES])
 def test_hostile_frame(ctx: Ctx, name: str, frame: Any, expected: str) -> None:
     raw = ctx.raw()
@@ -252,9 +251,8 @@ def test_hostile_frame(ctx: Ctx, name: str, frame: Any, expected: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "method", "query", "body", "status"), [
-    # A non-blocking close for a refused POST is patches/backpressure.py.
-    pytest.param("polling POST over max size", "post", "transport=polling&sid=__sid__", "4" + "x" * 70000, 400,
-                 marks=pytest.mark.needs_patches),
+    # A non-blocking close for a refused POST is patches/backpressure.py (a guard: always in place).
+    ("polling POST over max size", "post", "transport=polling&sid=__sid__", "4" + "x" * 70000, 400),
     ("polling POST garbage packets", "post", "transport=polling&sid=__sid__", "zz\x1e99\x1e", 200),
     ("unknown session", "get", "EIO=4&transport=polling&sid=nope", None, 400),
     ("old protocol version", "get", "EIO=3&transport=polling", None, 400),
@@ -274,7 +272,6 @@ def test_hostile_http(ctx: Ctx, name: str, method: str, query: str, body: str | 
     assert_healthy_with_client(ctx.server, ctx.user)
 
 
-@pytest.mark.needs_patches  # refusing hixie-75/76 is patches/wsguard.py
 def test_legacy_websocket_handshake_is_refused(ctx: Ctx) -> None:
     with socket.create_connection(("127.0.0.1", ctx.server.port), timeout=5) as s:
         s.sendall(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"

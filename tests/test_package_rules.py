@@ -45,3 +45,22 @@ def test_library_versions_are_named_only_in_patches():
         if path.name != "__init__.py":
             source = path.read_text()
             assert "WRITTEN_FOR = " in source and "def missing(" in source, path
+
+
+def test_the_floor_pass_installs_exactly_the_declared_floors():
+    """`make test` runs the package's tests on requirements-floor.txt: the floors pyproject.toml declares."""
+    import re
+    import tomllib
+
+    declared = {}
+    for spec in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        name, low = re.match(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9.]+)", spec).groups()
+        declared[name.lower()] = tuple(int(x) for x in low.split("."))
+    pinned = {}
+    for line in (ROOT / "requirements-floor.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[name.strip().lower()] = tuple(int(x) for x in version.split("."))
+    for name, low in declared.items():
+        have = pinned[name] + (0,) * (len(low) - len(pinned[name]))
+        assert have[:len(low)] == low and all(x == 0 for x in have[len(low):]), (name, low, pinned[name])

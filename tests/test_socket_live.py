@@ -110,7 +110,6 @@ def test_logout_kicks_within_a_second_and_spares_others(live_server, clients):
     assert not late.connect(u["access"]) and late.connect_error["message"] == "token_revoked"
 
 
-@pytest.mark.needs_patches  # refusing permessage-deflate is patches/wsguard.py
 def test_websocket_compression_is_not_negotiated(live_server):
     """Each deflate context costs ~100 KiB per socket; SOCKET_WEBSOCKET_COMPRESSION is off by default."""
     import base64

@@ -1,10 +1,12 @@
-"""Changes to libraries' private internals, each version-checked with a stock fallback.
+"""Changes to libraries' private internals, each version-checked: security guards fail closed,
+speed changes fall back to the stock behaviour.
 
 Every patch module states `WRITTEN_FOR` (distribution -> (lowest, first untested) versions)
 and a `missing(target)` that names the internals it needs and cannot find on the object it
 would patch. `usable` checks both before a patch installs; when either fails, the stock
 behaviour stays and one log line (never a Python warning: a host's test suite may turn those into
-errors) says which patch and why. docs/patches.md lists
+errors) says which patch and why. A security guard (`require`) never falls back: start-up stops
+with an error that names it. docs/patches.md lists
 each patch, its measured gain and what an upstream fix would look like.
 """
 
@@ -67,9 +69,8 @@ def has(obj: Any, *names: str) -> list[str]:
     return absent
 
 
-def usable(patch: ModuleType, target: Any = None) -> bool:
-    """True when the patch may install on target; otherwise logs once why it does not."""
-    name = patch.__name__.rsplit(".", 1)[-1]
+def problems_of(patch: ModuleType, target: Any = None) -> list[str]:
+    """Why a patch cannot go in on target with the installed versions (empty: it can)."""
     problems = version_problems(patch.WRITTEN_FOR)
     if not problems:
         missing: Callable[[Any], list[str]] = patch.missing
@@ -77,6 +78,22 @@ def usable(patch: ModuleType, target: Any = None) -> bool:
             problems = [f"{item} is missing" for item in missing(target)]
         except Exception as exc:  # a library so different that looking at it fails
             problems = [f"inspecting it failed ({type(exc).__name__})"]
+    return problems
+
+
+def require(guard: ModuleType, target: Any = None) -> None:
+    """A security guard goes in, or start-up stops: it never runs unguarded after a warning."""
+    problems = problems_of(guard, target)
+    if problems:
+        name = guard.__name__.rsplit(".", 1)[-1]
+        raise RuntimeError(f"flask_socketio_jwt cannot put its {name!r} guard in place on the installed "
+                           f"libraries ({'; '.join(problems)}): install versions the package supports")
+
+
+def usable(patch: ModuleType, target: Any = None) -> bool:
+    """True when the patch may install on target; otherwise logs once why it does not."""
+    name = patch.__name__.rsplit(".", 1)[-1]
+    problems = problems_of(patch, target)
     if not problems:
         return True
     if name not in _warned:

@@ -45,9 +45,9 @@ from flask_socketio_jwt.runtime.gevent import patched, run_blocking  # noqa: F40
 
 log = logging.getLogger(__name__)
 
-# distribution -> (lowest, first untested) version this module was written for and tested with.
-WRITTEN_FOR = {"python-engineio": ("4.13", "4.16"), "simple-websocket": ("1.0", "1.2"),
-               "gevent": ("26.0", "27"), "gunicorn": ("27.0", "28")}
+# distribution -> (lowest, first untested) version this guard needs (it was tested with gevent 26
+# and gunicorn 27's gevent worker; off gunicorn, the capped simple-websocket serves).
+WRITTEN_FOR = {"python-engineio": ("4.13", "4.16"), "simple-websocket": ("1.0", "1.2")}
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -334,24 +334,38 @@ class GeventWebSocketWSGI:
         raise StopIteration
 
 
-def capped_class(max_size: int) -> Callable | None:
-    """simple-websocket as engine.io's gevent driver builds it, plus a maximum message size; None if missing."""
+def capped_base() -> Any:
+    """engine.io's simple-websocket wrapper, if it is the one this module extends (else None)."""
     try:
-        import gevent.event
-        import gevent.selectors
         from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
-        from engineio.async_drivers.gevent import Thread
     except ImportError:
         return None
-    if not callable(getattr(SimpleWebSocketWSGI, "wait", None)):
+    return SimpleWebSocketWSGI if callable(getattr(SimpleWebSocketWSGI, "wait", None)) else None
+
+
+def capped_class(max_size: int, runtime: str = "gevent") -> Callable | None:
+    """simple-websocket as engine.io's driver for runtime builds it, plus a maximum message size and
+    the packet check; None if engine.io's wrapper is not the one this extends."""
+    SimpleWebSocketWSGI = capped_base()  # noqa: N806 - the class
+    if SimpleWebSocketWSGI is None:
         return None
+    if runtime == "gevent":
+        try:
+            import gevent.event
+            import gevent.selectors
+            from engineio.async_drivers.gevent import Thread
+        except ImportError:
+            return None
+        threads = {"thread_class": Thread, "event_class": gevent.event.Event,
+                   "selector_class": gevent.selectors.DefaultSelector}
+    else:  # threading: simple-websocket's own defaults
+        threads = {}
 
     class CappedSimpleWebSocketWSGI(SimpleWebSocketWSGI):  # type: ignore[misc, valid-type]
         """engine.io's simple-websocket wrapper with a maximum message size and the packet check."""
 
         def __init__(self, handler: Any, server: Any) -> None:
-            super().__init__(handler, server, thread_class=Thread, event_class=gevent.event.Event,
-                             selector_class=gevent.selectors.DefaultSelector, max_message_size=max_size)
+            super().__init__(handler, server, max_message_size=max_size, **threads)
 
         def wait(self) -> Any:
             msg = super().wait()
@@ -379,7 +393,7 @@ def tune() -> None:
 
 def missing(eio: Any) -> list[str]:
     """The engine.io internals this module needs and cannot find on this server (empty: all there)."""
-    problems = []
+    problems = [] if capped_base() is not None else ["engine.io's SimpleWebSocketWSGI with `wait`"]
     if not isinstance(getattr(eio, "_async", None), dict) or "websocket" not in eio._async:
         problems.append("engine.io server has no `_async['websocket']` driver entry")
     if not hasattr(eio, "max_http_buffer_size"):
@@ -391,18 +405,11 @@ def install(eio: Any, compression: bool = False) -> bool:
     """Serve this engine.io server's WebSockets with GeventWebSocket; False when not on gevent."""
     if eio.async_mode != "gevent":
         return False
-    problems = missing(eio)
-    if problems:
-        log.warning("patches/gevent_ws.py was written for python-engineio 4.15 (%s): WebSockets are served stock, "
-                    "compression and message size unchecked while read", "; ".join(problems))
-        return False
-    stock = eio._async["websocket"]
     tune()
     fallback = capped_class(int(eio.max_http_buffer_size))
     if fallback is None:
-        log.warning("engine.io's simple-websocket wrapper is not the one patches/gevent_ws.py was written for "
-                    "(python-engineio 4.15): compressed WebSockets are not capped while read")
-        fallback = stock
+        raise RuntimeError("flask_socketio_jwt cannot cap WebSocket messages: engine.io's simple-websocket "
+                           "wrapper is not the one it supports")
 
     def websocket_app(handler: Any, server: Any) -> Any:
         # A bound method: calling it nests no C interpreter loop under each parked reader.
@@ -410,4 +417,16 @@ def install(eio: Any, compression: bool = False) -> bool:
 
     # A per-server copy: the driver's module-level dict stays untouched.
     eio._async = {**eio._async, "websocket": websocket_app}
+    return True
+
+
+def install_threading(eio: Any) -> bool:
+    """Threading mode (the Flask dev server): simple-websocket given the message cap; False elsewhere."""
+    if eio.async_mode != "threading":
+        return False
+    capped = capped_class(int(eio.max_http_buffer_size), runtime="threading")
+    if capped is None:
+        raise RuntimeError("flask_socketio_jwt cannot cap WebSocket messages: engine.io's simple-websocket "
+                           "wrapper is not the one it supports")
+    eio._async = {**eio._async, "websocket": capped}
     return True
