@@ -17,7 +17,6 @@ from flask import current_app, g
 from extensions import db
 from flask_socketio_jwt.core import tokens as core_tokens
 from flask_socketio_jwt.core.errors import AuthError, auth_error
-from flask_socketio_jwt.core.registry import SocketInfo
 from flask_socketio_jwt.core.revocation import issued_ms, session_of
 from flask_socketio_jwt.core.state import get_state
 from models import RevokedToken, User
