@@ -211,7 +211,8 @@ def test_admin_sockets_pass_the_revalidation_sweep(server, admins, change, code)
         import jwt as pyjwt
 
         jti = pyjwt.decode(token, options={"verify_signature": False})["jti"]
-        db_write(server, "INSERT INTO revoked_tokens (jti, revoked_at, expires_at) VALUES (?, '2026-01-01 00:00:00', '2999-01-01 00:00:00')", jti)
+        db_write(server, "INSERT INTO revoked_tokens (jti, revoked_at, expires_at) "
+                         "VALUES (?, '2026-01-01 00:00:00', '2999-01-01 00:00:00')", jti)
     else:
         db_write(server, change, name)
     assert admin.wait("auth_revoked", timeout=6)[0] == {"code": code}
