@@ -12,7 +12,7 @@ RUN_VENV := .venv
 RUN_ENV :=
 else ifeq ($(WORKER),gevent)
 RUN_VENV := .venv-gevent
-RUN_ENV := FLASK_SOCKETIO_ASYNC_MODE=gevent
+RUN_ENV := FLASK_SOCKETIO_JWT_ASYNC_MODE=gevent
 else
 $(error WORKER must be eventlet or gevent)
 endif

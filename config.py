@@ -22,55 +22,55 @@ DEFAULTS: dict = {
     "JWT_AUDIENCE": None,
     "JWT_ISSUER": None,
     "JWT_TOKEN_LOCATION": ["headers"],
-    "JWT_MAX_TOKEN_BYTES": 8192,
+    "SOCKETIO_JWT_MAX_TOKEN_BYTES": 8192,
     # The contract's required claims, as the token was sent (flask_socketio_jwt checks them).
     "SOCKETIO_JWT_REQUIRED_CLAIMS": ["exp", "iat", "sub", "jti", "type"],
     # False: every patch on a library's internals is off (docs/patches.md).
     "SOCKETIO_JWT_PATCHES": True,
-    "SOCKETIO_MESSAGE_QUEUE": None,
-    "SOCKETIO_CHANNEL": "flask-socketio",
-    "SOCKETIO_ASYNC_MODE": "eventlet",
+    "SOCKETIO_JWT_MESSAGE_QUEUE": None,
+    "SOCKETIO_JWT_CHANNEL": "flask-socketio",
+    "SOCKETIO_JWT_ASYNC_MODE": "eventlet",
     "CORS_ALLOWED_ORIGINS": [],
-    "SOCKET_CONNECT_TIMEOUT": 10,
-    "SOCKET_RATE_LIMIT": [20, 40],
-    "SOCKET_ABUSE_DISCONNECT": 5,
+    "SOCKETIO_JWT_CONNECT_TIMEOUT": 10,
+    "SOCKETIO_JWT_RATE_LIMIT": [20, 40],
+    "SOCKETIO_JWT_ABUSE_DISCONNECT": 5,
     # Successful connects per user (refill per second, burst): reconnect loops cost a token check
     # and an audit row each, so they are limited like events.
-    "SOCKET_CONNECT_RATE_LIMIT": [2, 20],
-    "AUTH_FAILURE_LIMIT": [20, 60],
+    "SOCKETIO_JWT_CONNECT_RATE_LIMIT": [2, 20],
+    "SOCKETIO_JWT_AUTH_FAILURE_LIMIT": [20, 60],
     "LOGIN_FAILURE_LIMIT_PER_USER": [10, 300],
     "REGISTER_LIMIT": [20, 3600],  # registrations per remote address: count per seconds
-    "SOCKET_MAX_MESSAGE_BYTES": 65536,
-    "SOCKET_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
-    "SOCKET_MAX_CONNECTIONS_PER_USER": 10,
+    "SOCKETIO_JWT_MAX_MESSAGE_BYTES": 65536,
+    "SOCKETIO_JWT_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
+    "SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": 10,
     # Every live socket's token is checked against the database again this often (seconds; 0:
     # never): the safety net that kicks a revoked socket whose revocation message never arrived.
-    "SOCKET_REVALIDATE_INTERVAL": 15,
-    "SOCKET_WEBSOCKET_COMPRESSION": False,
+    "SOCKETIO_JWT_REVALIDATE_INTERVAL": 15,
+    "SOCKETIO_JWT_WEBSOCKET_COMPRESSION": False,
     "SOCKET_PING_INTERVAL": 25,
     "SOCKET_PING_TIMEOUT": 20,
     # flask_socketio_jwt/patches/leansocket.py: one parked green thread per idle WebSocket instead of three.
-    "SOCKET_LEAN_ENGINEIO": True,
+    "SOCKETIO_JWT_LEAN_ENGINEIO": True,
     "TRUSTED_PROXIES": 0,
     # A key shared with a server-side frontend (the Next.js example): requests carrying it may name
     # the browser's address in X-Client-Address (realtime/frontend.py). None: never.
     "FRONTEND_KEY": None,
-    "AUDIT_ENABLED": True,
+    "SOCKETIO_JWT_AUDIT_ENABLED": True,
     "AUDIT_RETENTION_DAYS": 90,
-    "AUDIT_BATCH_SIZE": 500,
-    "AUDIT_FLUSH_INTERVAL": 0.2,
-    "AUDIT_MEMORY_LIMIT": 50000,
-    "AUDIT_SPILL_FILE": None,
+    "SOCKETIO_JWT_AUDIT_BATCH_SIZE": 500,
+    "SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL": 0.2,
+    "SOCKETIO_JWT_AUDIT_MEMORY_LIMIT": 50000,
+    "SOCKETIO_JWT_AUDIT_SPILL_FILE": None,
     "PASSWORD_HASH_METHOD": "scrypt",
     "HISTORY_LIMIT": 50,
     "HISTORY_MAX": 500,
-    "REGISTRY_HEARTBEAT_TTL": 15,
+    "SOCKETIO_JWT_REGISTRY_HEARTBEAT_TTL": 15,
     # flask_socketio_jwt/core/gctune.py: freeze the heap this often (0: leave the collector alone) and run a
     # full collection this often.
-    "GC_FREEZE_INTERVAL": 1.0,
-    "GC_COLLECT_INTERVAL": 3600.0,
-    "GC_COLLECT_GROWTH": 0.25,
-    "GC_YOUNG_INTERVAL": 0.02,
+    "SOCKETIO_JWT_GC_FREEZE_INTERVAL": 1.0,
+    "SOCKETIO_JWT_GC_COLLECT_INTERVAL": 3600.0,
+    "SOCKETIO_JWT_GC_COLLECT_GROWTH": 0.25,
+    "SOCKETIO_JWT_GC_YOUNG_INTERVAL": 0.02,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # GET /metrics: open when neither is set; else a matching bearer token or a listed network.
     "METRICS_TOKEN": None,
@@ -127,8 +127,8 @@ def apply_defaults(app: Flask) -> None:
     for key, value in DEFAULTS.items():
         if app.config.get(key) is None:
             app.config[key] = value
-    if app.config["AUDIT_SPILL_FILE"] is None:
-        app.config["AUDIT_SPILL_FILE"] = str(Path(app.instance_path) / "audit-spill.jsonl")
+    if app.config["SOCKETIO_JWT_AUDIT_SPILL_FILE"] is None:
+        app.config["SOCKETIO_JWT_AUDIT_SPILL_FILE"] = str(Path(app.instance_path) / "audit-spill.jsonl")
 
 
 def configure(app: Flask, overrides: dict | None) -> None:
@@ -141,6 +141,8 @@ def configure(app: Flask, overrides: dict | None) -> None:
     app.config.from_prefixed_env()
     if overrides:
         app.config.update(overrides)
+    # One list of allowed origins for this app's REST API and its sockets (the extension's key).
+    app.config.setdefault("SOCKETIO_JWT_CORS_ALLOWED_ORIGINS", app.config["CORS_ALLOWED_ORIGINS"])
     instance = Path(app.instance_path)
     if app.config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///" + str(default_db):
         # SQLite creates its -wal and -shm files with the database file's mode.
@@ -185,15 +187,15 @@ def validate(cfg: dict) -> None:
         raise RuntimeError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
     if not 0 <= float(cfg["JWT_DECODE_LEEWAY"]) <= 30:
         raise RuntimeError("JWT_DECODE_LEEWAY must be between 0 and 30 seconds")
-    for key in ("SOCKET_RATE_LIMIT", "SOCKET_CONNECT_RATE_LIMIT", "AUTH_FAILURE_LIMIT"):
+    for key in ("SOCKETIO_JWT_RATE_LIMIT", "SOCKETIO_JWT_CONNECT_RATE_LIMIT", "SOCKETIO_JWT_AUTH_FAILURE_LIMIT"):
         value = cfg[key]
         if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
             raise RuntimeError(f"{key} must be a pair of positive numbers")
-    for key in ("SOCKET_CONNECT_TIMEOUT", "SOCKET_MAX_MESSAGE_BYTES", "SOCKET_MAX_SEND_QUEUE"):
+    for key in ("SOCKETIO_JWT_CONNECT_TIMEOUT", "SOCKETIO_JWT_MAX_MESSAGE_BYTES", "SOCKETIO_JWT_MAX_SEND_QUEUE"):
         if not float(cfg[key]) > 0:
             raise RuntimeError(f"{key} must be positive")
     origins = cfg["CORS_ALLOWED_ORIGINS"]
     if isinstance(origins, str):
         cfg["CORS_ALLOWED_ORIGINS"] = [origins]
-    if cfg["SOCKETIO_ASYNC_MODE"] not in {"eventlet", "gevent", "threading"}:
-        raise RuntimeError("SOCKETIO_ASYNC_MODE must be eventlet, gevent or threading")
+    if cfg["SOCKETIO_JWT_ASYNC_MODE"] not in {"eventlet", "gevent", "threading"}:
+        raise RuntimeError("SOCKETIO_JWT_ASYNC_MODE must be eventlet, gevent or threading")

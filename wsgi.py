@@ -9,9 +9,9 @@ if "gevent" in sys.modules:
     from flask_socketio_jwt.runtime.gevent import patched
 
     if patched():  # gunicorn's gevent worker patched the process before loading us
-        os.environ.setdefault("FLASK_SOCKETIO_ASYNC_MODE", '"gevent"')
+        os.environ.setdefault("FLASK_SOCKETIO_JWT_ASYNC_MODE", '"gevent"')
 
-if os.environ.get("FLASK_SOCKETIO_ASYNC_MODE", '"eventlet"').strip('"') == "eventlet":
+if os.environ.get("FLASK_SOCKETIO_JWT_ASYNC_MODE", '"eventlet"').strip('"') == "eventlet":
     from flask_socketio_jwt.runtime.green import monkey_patch
 
     monkey_patch()

@@ -295,16 +295,16 @@ class Server:
 def app_env(workdir: Path, secret: str, audit: bool, peer: str = "app-audit-on") -> dict:
     db = workdir / f"{slug(peer)}.sqlite"
     return {
-        "FLASK_SOCKETIO_ASYNC_MODE": json.dumps(runtime(peer)),
+        "FLASK_SOCKETIO_JWT_ASYNC_MODE": json.dumps(runtime(peer)),
         "FLASK_SQLALCHEMY_DATABASE_URI": json.dumps(f"sqlite:///{db}"),
         "FLASK_JWT_SECRET_KEY": json.dumps(secret),
         "FLASK_SECRET_KEY": json.dumps(secret + "-s"),
-        "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "100000",
-        "FLASK_SOCKET_RATE_LIMIT": "[100000, 100000]",
-        "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[100000, 100000]",
-        "FLASK_AUTH_FAILURE_LIMIT": "[100000, 60]",
+        "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "100000",
+        "FLASK_SOCKETIO_JWT_RATE_LIMIT": "[100000, 100000]",
+        "FLASK_SOCKETIO_JWT_CONNECT_RATE_LIMIT": "[100000, 100000]",
+        "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[100000, 60]",
         "FLASK_REGISTER_LIMIT": "[100000, 3600]",
-        "FLASK_AUDIT_ENABLED": "true" if audit else "false",
+        "FLASK_SOCKETIO_JWT_AUDIT_ENABLED": "true" if audit else "false",
         "FLASK_CORS_ALLOWED_ORIGINS": '["*"]',
     }
 

@@ -16,7 +16,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from blueprints.common import error_body, json_object, remote_addr, token_required
 from extensions import db, jwt, socket_jwt
 from flask_socketio_jwt.core.errors import Conflict, InvalidPayload, RateLimited, auth_error
-from flask_socketio_jwt.core.limits import FailureCounter
 from flask_socketio_jwt.core.state import get_state
 from flask_socketio_jwt.runtime.green import run_blocking
 from models import User
@@ -94,20 +93,16 @@ def seconds(value: int | float | timedelta) -> int:
 
 
 REGISTER_LIMIT_KEY = "realtime:register_limit"
+LOGIN_LIMIT_KEY = "realtime:login_limit"
 
 
-def _register_limit(app: Flask) -> Any:
-    """The per-address registration counter: in Redis when the registry is, so every process shares it."""
-    value = app.config.get("REGISTER_LIMIT") or [20, 3600]
+def _limit(app: Flask, key: str, name: str) -> Any:
+    """A failure counter of this app's own (`key`: [count, seconds]) on the extension's backend:
+    in Redis when the socket layer uses it, so every process shares it."""
+    value = app.config.get(key)
     if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
-        raise RuntimeError("REGISTER_LIMIT must be a pair of positive numbers")
-    limit, window = int(value[0]), float(value[1])
-    client = getattr(get_state(app).registry, "r", None)
-    if client is not None:
-        from flask_socketio_jwt.core.redis_bus import RedisFailureCounter
-
-        return RedisFailureCounter(client, "register", limit, window, app.config.get("REDIS_KEY_PREFIX") or "realtime")
-    return FailureCounter(limit, window)
+        raise RuntimeError(f"{key} must be a pair of positive numbers")
+    return socket_jwt.failure_counter(name, int(value[0]), float(value[1]), app=app)
 
 
 @bp.post("/register")
@@ -132,7 +127,7 @@ def login():
     # Per username *and* address: guessing from one address is slowed down, but nobody else can
     # lock the owner out of their account (the per-address limit above caps spraying).
     pair = f"{username.lower()}|{addr}"
-    retry = max(retry, state.login_failures.retry_after(pair))
+    retry = max(retry, current_app.extensions[LOGIN_LIMIT_KEY].retry_after(pair))
     if retry:
         state.audit.enqueue("login_failed", remote_addr=addr, reason="rate_limited")
         raise RateLimited(retry)
@@ -141,11 +136,11 @@ def login():
     ok = run_blocking(check_password_hash, user.password_hash if user else dummy, password)
     if not ok or user is None or not user.is_active:
         state.hub.auth_failures.hit(addr)
-        state.login_failures.hit(pair)
+        current_app.extensions[LOGIN_LIMIT_KEY].hit(pair)
         state.audit.enqueue("login_failed", user_id=user.id if user else None, remote_addr=addr,
                             reason="invalid_credentials")
         raise auth_error("invalid_credentials")
-    state.login_failures.reset(pair)
+    current_app.extensions[LOGIN_LIMIT_KEY].reset(pair)
     state.audit.enqueue("login", user_id=user.id, remote_addr=addr)
     return jsonify(issue_tokens(user))
 
@@ -238,7 +233,10 @@ def init_app(app: Flask, url_prefix: str = "/api/auth") -> None:
     from flask_jwt_extended.exceptions import WrongTokenError
 
     app.register_blueprint(bp, url_prefix=url_prefix)
-    app.extensions[REGISTER_LIMIT_KEY] = _register_limit(app)
+    # This app's own limits, shared across processes like the extension's: registrations per
+    # address, and failed logins per (username, address).
+    app.extensions[REGISTER_LIMIT_KEY] = _limit(app, "REGISTER_LIMIT", "register")
+    app.extensions[LOGIN_LIMIT_KEY] = _limit(app, "LOGIN_FAILURE_LIMIT_PER_USER", "login")
     # flask-jwt-extended maps a wrong token type to its generic invalid-token answer.
     app.register_error_handler(WrongTokenError, lambda e: error_body(
         "wrong_token_type", tokens.auth_error("wrong_token_type").message, 401))

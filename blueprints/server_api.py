@@ -35,7 +35,8 @@ def _audit(kind: str, *, user_id: Any = None, **detail: Any) -> None:
 
 
 def _authenticate() -> Caller:
-    """The caller, or the contract's error; each refusal counts against the address (AUTH_FAILURE_LIMIT)."""
+    """The caller, or the contract's error; each refusal counts against the address
+    (SOCKETIO_JWT_AUTH_FAILURE_LIMIT)."""
     state, addr = get_state(), remote_addr() or "?"
     state.hub.check_address(addr)  # an address that guessed too often is refused first
     presented = bearer_token()

@@ -12,6 +12,7 @@ from flask_socketio import SocketIO
 from flask_socketio_jwt import hardening, settings
 from flask_socketio_jwt.core import state as core_state
 from flask_socketio_jwt.core import tokens
+from flask_socketio_jwt.core.limits import FailureCounter
 from flask_socketio_jwt.core.registry import SocketInfo
 from flask_socketio_jwt.gate import Gate
 from flask_socketio_jwt.patches import manager
@@ -33,7 +34,7 @@ class SocketJWT:
     `session_user` (the host's user object -> extra fields of the `session` event's `user`),
     `socketio_options` (more keyword arguments for `SocketIO.init_app`), `revalidate` (given a
     batch of live sockets' records, the sids to kick, alone or as `(sid, code)`; runs in
-    an app context every `SOCKET_REVALIDATE_INTERVAL` seconds; default: the host's blocklist,
+    an app context every `SOCKETIO_JWT_REVALIDATE_INTERVAL` seconds; default: the host's blocklist,
     token verification and user loaders, one socket at a time).
     """
 
@@ -66,8 +67,8 @@ class SocketJWT:
         bound = app.extensions.get("socketio") is socketio and getattr(socketio, "server", None) is not None
         if not bound:
             indexed = on and patches.usable(manager)
-            client_manager = manager.client_manager(app.config.get("SOCKETIO_MESSAGE_QUEUE") or None,
-                                                    app.config["SOCKETIO_CHANNEL"], indexed_rooms=indexed)
+            client_manager = manager.client_manager(app.config.get("SOCKETIO_JWT_MESSAGE_QUEUE") or None,
+                                                    app.config["SOCKETIO_JWT_CHANNEL"], indexed_rooms=indexed)
             socketio.init_app(app, **{**bind_options(app, given, client_manager), **opts.get("socketio_options", {})})
         else:
             adopt_server(app, socketio, given)
@@ -101,6 +102,20 @@ class SocketJWT:
         state = core_state.get_state(current_app)
         state.hub.revoke(jtis=names, user_id=None if user_id is None else str(user_id),
                          before_ms=issued_before_ms if user_id is not None else None)
+
+
+    def failure_counter(self, name: str, limit: int, window: float, app: Flask | None = None) -> FailureCounter:
+        """A counter of failures per key (an address, a username) that blocks a key after `limit` in `window` s.
+
+        It lives where the extension's own limits live: in memory, or in Redis when
+        `SOCKETIO_JWT_MESSAGE_QUEUE` is set, so every process shares it. `name` keeps counters
+        apart. `hit(key)` counts a failure, `retry_after(key)` is 0 or the seconds to wait,
+        `reset(key)` forgets the key (a success). For the host's own limits (logins, sign-ups).
+        """
+        if isinstance(limit, bool) or not int(limit) > 0 or not float(window) > 0:
+            raise ValueError(f"failure_counter({name!r}): limit and window must be positive")
+        counter: FailureCounter = core_state.get_state(app).counters(name, int(limit), float(window))
+        return counter
 
 
 def _host_loaders(records: list[SocketInfo]) -> list[tuple[str, str]]:

@@ -69,7 +69,7 @@ def current_socket() -> SocketInfo | None:
 def verify_token(token: object, state: State) -> Verified:
     """Verify an access token on the host's JWTManager with this app's extension settings."""
     cfg = current_app.config
-    return verify(token, max_bytes=int(cfg["JWT_MAX_TOKEN_BYTES"]),
+    return verify(token, max_bytes=int(cfg["SOCKETIO_JWT_MAX_TOKEN_BYTES"]),
                   required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), decoder=state.decoder)
 
 

@@ -24,7 +24,7 @@ from flask_socketio_jwt.core.state import get_state
 
 def allowed_origins() -> list[str]:
     """The origins besides the app's own that may open a socket (config and the host's SocketIO options)."""
-    return [*current_app.config["CORS_ALLOWED_ORIGINS"], *get_state().allowed_origins]
+    return [*current_app.config["SOCKETIO_JWT_CORS_ALLOWED_ORIGINS"], *get_state().allowed_origins]
 
 
 def origin_is_allowed(origin: str | None, allowed: Iterable[str]) -> bool:

@@ -63,15 +63,15 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
     cfg = app.config
     on = patches_enabled(app)
     eio = socketio.server.eio
-    lean = on and patches.usable(leansocket, eio) and leansocket.install(eio, bool(cfg["SOCKET_LEAN_ENGINEIO"]))
+    lean = on and patches.usable(leansocket, eio) and leansocket.install(eio, bool(cfg["SOCKETIO_JWT_LEAN_ENGINEIO"]))
     # -- guards: on every supported version, patches on or off; one that cannot go in stops start-up
-    hardened = _websocket_guard(eio, bool(cfg["SOCKET_WEBSOCKET_COMPRESSION"]), lean)
+    hardened = _websocket_guard(eio, bool(cfg["SOCKETIO_JWT_WEBSOCKET_COMPRESSION"]), lean)
     patches.require(framing, socketio)
     framing.install(socketio, state.hub)
     patches.require(timeouts, socketio)
-    connect_timeout = timeouts.install(socketio, state.audit, float(cfg["SOCKET_CONNECT_TIMEOUT"]))
+    connect_timeout = timeouts.install(socketio, state.audit, float(cfg["SOCKETIO_JWT_CONNECT_TIMEOUT"]))
     patches.require(backpressure, socketio)
-    send_queue = backpressure.install(socketio, state.hub, int(cfg["SOCKET_MAX_SEND_QUEUE"]))
+    send_queue = backpressure.install(socketio, state.hub, int(cfg["SOCKETIO_JWT_MAX_SEND_QUEUE"]))
     # -- speed changes: each skipped with one log line where the installed versions differ
     lean_context = on and patches.usable(context, socketio)
     if lean_context:
@@ -90,7 +90,7 @@ def install(app: Flask, socketio: Any, state: State) -> Hardening:
         binary_refused=True,
     )
     flat = on and patches.usable(leanstack)
-    origins = [*cfg["CORS_ALLOWED_ORIGINS"], *state.allowed_origins]
+    origins = [*cfg["SOCKETIO_JWT_CORS_ALLOWED_ORIGINS"], *state.allowed_origins]
     cors = SocketCors(leanstack.flat(app.wsgi_app) if flat else app.wsgi_app, origins)
     app.wsgi_app = leanstack.flat(cors) if flat else cors  # type: ignore[method-assign]
     if flat and lean:  # lean implies eventlet or gevent, whose WebSocket classes both read `eventlet.input`

@@ -8,45 +8,44 @@ from typing import Any
 from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
-    "JWT_MAX_TOKEN_BYTES": 8192,
+    "SOCKETIO_JWT_MAX_TOKEN_BYTES": 8192,
     # Claims a token must carry as sent (flask-jwt-extended fills in a missing `type` or `jti`).
     "SOCKETIO_JWT_REQUIRED_CLAIMS": ["exp", "jti"],
     # False: every change to a library's private internals is off (see docs/patches.md).
     "SOCKETIO_JWT_PATCHES": True,
-    "SOCKETIO_MESSAGE_QUEUE": None,
-    "SOCKETIO_CHANNEL": "flask-socketio",
+    "SOCKETIO_JWT_MESSAGE_QUEUE": None,
+    "SOCKETIO_JWT_CHANNEL": "flask-socketio",
     # None: the host's SocketIO(async_mode=...) or, without one, Flask-SocketIO's own choice.
-    "SOCKETIO_ASYNC_MODE": None,
-    "CORS_ALLOWED_ORIGINS": [],
-    "SOCKET_CONNECT_TIMEOUT": 10,
-    "SOCKET_RATE_LIMIT": [20, 40],
-    "SOCKET_ABUSE_DISCONNECT": 5,
+    "SOCKETIO_JWT_ASYNC_MODE": None,
+    "SOCKETIO_JWT_CORS_ALLOWED_ORIGINS": [],
+    "SOCKETIO_JWT_CONNECT_TIMEOUT": 10,
+    "SOCKETIO_JWT_RATE_LIMIT": [20, 40],
+    "SOCKETIO_JWT_ABUSE_DISCONNECT": 5,
     # Successful connects per user (refill per second, burst): reconnect loops cost a token check
     # and an audit row each, so they are limited like events.
-    "SOCKET_CONNECT_RATE_LIMIT": [2, 20],
+    "SOCKETIO_JWT_CONNECT_RATE_LIMIT": [2, 20],
     # Every live socket's token is checked again this often (seconds; 0: never): the safety net
     # that kicks a revoked socket whose revocation message never arrived.
-    "SOCKET_REVALIDATE_INTERVAL": 15,
-    "AUTH_FAILURE_LIMIT": [20, 60],
-    "LOGIN_FAILURE_LIMIT_PER_USER": [10, 300],
-    "SOCKET_MAX_MESSAGE_BYTES": 65536,
-    "SOCKET_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
-    "SOCKET_MAX_CONNECTIONS_PER_USER": 10,
-    "SOCKET_WEBSOCKET_COMPRESSION": False,
+    "SOCKETIO_JWT_REVALIDATE_INTERVAL": 15,
+    "SOCKETIO_JWT_AUTH_FAILURE_LIMIT": [20, 60],
+    "SOCKETIO_JWT_MAX_MESSAGE_BYTES": 65536,
+    "SOCKETIO_JWT_MAX_SEND_QUEUE": 1000,  # packets waiting for one slow client before it is dropped
+    "SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": 10,
+    "SOCKETIO_JWT_WEBSOCKET_COMPRESSION": False,
     # patches/leansocket.py: one parked green thread per idle WebSocket instead of three.
-    "SOCKET_LEAN_ENGINEIO": True,
-    "AUDIT_ENABLED": True,
-    "AUDIT_BATCH_SIZE": 500,
-    "AUDIT_FLUSH_INTERVAL": 0.2,
-    "AUDIT_MEMORY_LIMIT": 50000,
-    "AUDIT_SPILL_FILE": None,
-    "REGISTRY_HEARTBEAT_TTL": 15,
+    "SOCKETIO_JWT_LEAN_ENGINEIO": True,
+    "SOCKETIO_JWT_AUDIT_ENABLED": True,
+    "SOCKETIO_JWT_AUDIT_BATCH_SIZE": 500,
+    "SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL": 0.2,
+    "SOCKETIO_JWT_AUDIT_MEMORY_LIMIT": 50000,
+    "SOCKETIO_JWT_AUDIT_SPILL_FILE": None,
+    "SOCKETIO_JWT_REGISTRY_HEARTBEAT_TTL": 15,
     # core/gctune.py: freeze the heap this often and run a full collection this often. It tunes
     # the whole process's garbage collector, so it is the host's choice: 0 (off) unless set.
-    "GC_FREEZE_INTERVAL": 0,
-    "GC_COLLECT_INTERVAL": 3600.0,
-    "GC_COLLECT_GROWTH": 0.25,
-    "GC_YOUNG_INTERVAL": 0.02,
+    "SOCKETIO_JWT_GC_FREEZE_INTERVAL": 0,
+    "SOCKETIO_JWT_GC_COLLECT_INTERVAL": 3600.0,
+    "SOCKETIO_JWT_GC_COLLECT_GROWTH": 0.25,
+    "SOCKETIO_JWT_GC_YOUNG_INTERVAL": 0.02,
 }
 
 ASYNC_MODES = frozenset({"eventlet", "gevent", "threading"})
@@ -59,24 +58,24 @@ def apply_defaults(app: Flask) -> None:
         cfg.setdefault(key, value)
         if cfg[key] is None and value is not None:
             cfg[key] = value
-    if cfg["AUDIT_SPILL_FILE"] is None:
-        cfg["AUDIT_SPILL_FILE"] = str(Path(app.instance_path) / "socketio-jwt-audit-spill.jsonl")
-    if isinstance(cfg["CORS_ALLOWED_ORIGINS"], str):
-        cfg["CORS_ALLOWED_ORIGINS"] = [cfg["CORS_ALLOWED_ORIGINS"]]
+    if cfg["SOCKETIO_JWT_AUDIT_SPILL_FILE"] is None:
+        cfg["SOCKETIO_JWT_AUDIT_SPILL_FILE"] = str(Path(app.instance_path) / "socketio-jwt-audit-spill.jsonl")
+    if isinstance(cfg["SOCKETIO_JWT_CORS_ALLOWED_ORIGINS"], str):
+        cfg["SOCKETIO_JWT_CORS_ALLOWED_ORIGINS"] = [cfg["SOCKETIO_JWT_CORS_ALLOWED_ORIGINS"]]
 
 
 def validate(cfg: dict[str, Any]) -> None:
     """Refuse to start on settings the extension cannot run safely with."""
-    for key in ("SOCKET_RATE_LIMIT", "SOCKET_CONNECT_RATE_LIMIT", "AUTH_FAILURE_LIMIT"):
+    for key in ("SOCKETIO_JWT_RATE_LIMIT", "SOCKETIO_JWT_CONNECT_RATE_LIMIT", "SOCKETIO_JWT_AUTH_FAILURE_LIMIT"):
         value = cfg[key]
         if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
             raise RuntimeError(f"{key} must be a pair of positive numbers")
-    for key in ("SOCKET_CONNECT_TIMEOUT", "SOCKET_MAX_MESSAGE_BYTES", "SOCKET_MAX_SEND_QUEUE",
-                "SOCKET_MAX_CONNECTIONS_PER_USER", "JWT_MAX_TOKEN_BYTES"):
+    for key in ("SOCKETIO_JWT_CONNECT_TIMEOUT", "SOCKETIO_JWT_MAX_MESSAGE_BYTES", "SOCKETIO_JWT_MAX_SEND_QUEUE",
+                "SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER", "SOCKETIO_JWT_MAX_TOKEN_BYTES"):
         if not float(cfg[key]) > 0:
             raise RuntimeError(f"{key} must be positive")
-    if cfg["SOCKETIO_ASYNC_MODE"] is not None and cfg["SOCKETIO_ASYNC_MODE"] not in ASYNC_MODES:
-        raise RuntimeError("SOCKETIO_ASYNC_MODE must be eventlet, gevent, threading or None")
+    if cfg["SOCKETIO_JWT_ASYNC_MODE"] is not None and cfg["SOCKETIO_JWT_ASYNC_MODE"] not in ASYNC_MODES:
+        raise RuntimeError("SOCKETIO_JWT_ASYNC_MODE must be eventlet, gevent, threading or None")
     if cfg.get("JWT_ACCESS_TOKEN_EXPIRES") is False:
         # A token without `exp` could hold a socket open forever.
         raise RuntimeError("JWT_ACCESS_TOKEN_EXPIRES must be set: sockets are held to their token's exp")

@@ -55,16 +55,16 @@ def bind_options(app: Flask, given: dict[str, Any], client_manager: Any) -> dict
 
     given: the options the host passed to `SocketIO(...)` and as `socketio_options`; they stay as
     they are. The extension fills the message cap, its own Origin check (engine.io's is off so a
-    refusal carries `origin_forbidden`), the async mode if `SOCKETIO_ASYNC_MODE` names one (else
+    refusal carries `origin_forbidden`), the async mode if `SOCKETIO_JWT_ASYNC_MODE` names one (else
     Flask-SocketIO chooses), and its client manager unless the host chose a queue or a manager.
     """
     cfg = app.config
     fill: dict[str, Any] = {
-        "max_http_buffer_size": int(cfg["SOCKET_MAX_MESSAGE_BYTES"]),
+        "max_http_buffer_size": int(cfg["SOCKETIO_JWT_MAX_MESSAGE_BYTES"]),
         "cors_allowed_origins": [],
     }
-    if cfg["SOCKETIO_ASYNC_MODE"]:
-        fill["async_mode"] = cfg["SOCKETIO_ASYNC_MODE"]
+    if cfg["SOCKETIO_JWT_ASYNC_MODE"]:
+        fill["async_mode"] = cfg["SOCKETIO_JWT_ASYNC_MODE"]
     if client_manager is not None and "message_queue" not in given and "client_manager" not in given:
         fill["client_manager"] = client_manager
     return {k: v for k, v in fill.items() if k not in given}
@@ -77,12 +77,12 @@ def adopt_server(app: Flask, socketio: SocketIO, given: dict[str, Any]) -> None:
     """
     eio = socketio.server.eio
     if "max_http_buffer_size" not in given:
-        eio.max_http_buffer_size = int(app.config["SOCKET_MAX_MESSAGE_BYTES"])
+        eio.max_http_buffer_size = int(app.config["SOCKETIO_JWT_MAX_MESSAGE_BYTES"])
     if "cors_allowed_origins" not in given:
         eio.cors_allowed_origins = []  # the extension checks the Origin itself and answers origin_forbidden
-    wanted = app.config["SOCKETIO_ASYNC_MODE"]
+    wanted = app.config["SOCKETIO_JWT_ASYNC_MODE"]
     if wanted and wanted != eio.async_mode:
-        raise RuntimeError(f"SOCKETIO_ASYNC_MODE is {wanted!r} but the app's SocketIO runs {eio.async_mode!r}: "
+        raise RuntimeError(f"SOCKETIO_JWT_ASYNC_MODE is {wanted!r} but the app's SocketIO runs {eio.async_mode!r}: "
                            "set one of them, not both")
 
 
@@ -94,11 +94,11 @@ def host_origins(app: Flask, given: dict[str, Any]) -> list[str]:
     """
     cors = given.get("cors_allowed_origins")
     cors_list = [cors] if isinstance(cors, str) else list(cors or [])
-    origins = [*app.config["CORS_ALLOWED_ORIGINS"], *cors_list]
+    origins = [*app.config["SOCKETIO_JWT_CORS_ALLOWED_ORIGINS"], *cors_list]
     locations = app.config.get("JWT_TOKEN_LOCATION") or ()
     cookies = "cookies" in ([locations] if isinstance(locations, str) else locations)
     if cookies and "*" in origins:
-        where = "cors_allowed_origins='*' (SocketIO)" if "*" in cors_list else "CORS_ALLOWED_ORIGINS=['*']"
+        where = "cors_allowed_origins='*' (SocketIO)" if "*" in cors_list else "SOCKETIO_JWT_CORS_ALLOWED_ORIGINS=['*']"
         raise RuntimeError(f"JWT_TOKEN_LOCATION includes 'cookies' and {where} allows every origin: a cookie "
                            "token would let any web page open a socket as the signed-in user. List the "
                            "allowed origins instead")

@@ -101,7 +101,7 @@ SCHEMAS: dict[str, dict] = {
     "EmitRequest": _obj({
         "event": {"type": "string", "pattern": EVENT_NAME_PATTERN,
                   "description": "the application's event name, carried inside `server_event`"},
-        "data": {"description": "any JSON value (at most SOCKET_MAX_MESSAGE_BYTES encoded)"},
+        "data": {"description": "any JSON value (at most SOCKETIO_JWT_MAX_MESSAGE_BYTES encoded)"},
     }, ["event"]),
     "EmitResult": _obj({"user_id": _USER_ID, "sockets": {"type": "integer", "minimum": 0,
                                                          "description": "the user's live sockets now"}}),

@@ -252,7 +252,7 @@ def install(state: State, cfg: dict) -> ServerApi:
     """Build the server API for an app and chain its bus handler after the hub's."""
     api = ServerApi(state=state, keys=parse_keys(cfg.get("SERVER_API_KEYS")),
                     rate=tuple(cfg["SERVER_API_RATE_LIMIT"]),  # type: ignore[arg-type]
-                    max_event_bytes=int(cfg["SOCKET_MAX_MESSAGE_BYTES"]),
+                    max_event_bytes=int(cfg["SOCKETIO_JWT_MAX_MESSAGE_BYTES"]),
                     history_limit=int(cfg["HISTORY_LIMIT"]), history_max=int(cfg["HISTORY_MAX"]),
                     revoke_for=_seconds(cfg["JWT_REFRESH_TOKEN_EXPIRES"]))
     previous = state.hub.bus.handler

@@ -154,7 +154,7 @@ def lookup_user(claims: dict) -> UserCheck | None:
 def verify(token: object, expected_type: str = "access") -> Identity:
     """Every check a protected route or socket connect needs (the app's JWTManager); raises AuthError."""
     cfg = current_app.config
-    ok = core_tokens.verify(token, max_bytes=int(cfg["JWT_MAX_TOKEN_BYTES"]),
+    ok = core_tokens.verify(token, max_bytes=int(cfg["SOCKETIO_JWT_MAX_TOKEN_BYTES"]),
                             required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), token_type=expected_type,
                             decoder=get_state().decoder)
     user, claims = ok.user, ok.claims

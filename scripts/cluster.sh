@@ -19,7 +19,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 WORKER=${WORKER:-eventlet}
 case "$WORKER" in
   eventlet) VENV=.venv ;;
-  gevent) VENV=.venv-gevent; export FLASK_SOCKETIO_ASYNC_MODE=gevent ;;
+  gevent) VENV=.venv-gevent; export FLASK_SOCKETIO_JWT_ASYNC_MODE=gevent ;;
   *) echo "WORKER must be eventlet or gevent" >&2; exit 1 ;;
 esac
 
@@ -61,7 +61,7 @@ fi
 
 # -- the app --------------------------------------------------------------------------------
 export FLASK_SQLALCHEMY_DATABASE_URI="postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/realtime"
-export FLASK_SOCKETIO_MESSAGE_QUEUE="redis://127.0.0.1:$REDIS_PORT/0"
+export FLASK_SOCKETIO_JWT_MESSAGE_QUEUE="redis://127.0.0.1:$REDIS_PORT/0"
 export FLASK_TRUSTED_PROXIES=1  # nginx is the one proxy in front
 export PSYCOPG_WAIT_FUNC=wait_select
 # The schema, and the instance folder's secrets, exist before any worker starts: all share them.
@@ -70,7 +70,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 upstreams=""
 for p in $APP_PORTS; do
   # One audit spill file per process: two writers must not replay the same file.
-  FLASK_AUDIT_SPILL_FILE="$RUN/audit-spill-$p.jsonl" "$VENV/bin/gunicorn" -k "$WORKER" -w 1 --no-control-socket \
+  FLASK_SOCKETIO_JWT_AUDIT_SPILL_FILE="$RUN/audit-spill-$p.jsonl" "$VENV/bin/gunicorn" -k "$WORKER" -w 1 --no-control-socket \
     --worker-connections "$WORKER_CONNECTIONS" -b "127.0.0.1:$p" wsgi:app >"$RUN/logs/app-$p.log" 2>&1 &
   pids+=($!)
   upstreams+="        server 127.0.0.1:$p;"$'\n'

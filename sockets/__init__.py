@@ -26,7 +26,7 @@ def init_app(app: Flask, socketio: SocketIO | None = None, namespace: str = "/")
     cfg = app.config
     # This app's own Socket.IO options (the extension keeps whatever a host passes).
     options = {"ping_interval": cfg.get("SOCKET_PING_INTERVAL", 25), "ping_timeout": cfg.get("SOCKET_PING_TIMEOUT", 20),
-               # Chat payloads are small; WebSocket compression is SOCKET_WEBSOCKET_COMPRESSION.
+               # Chat payloads are small; WebSocket compression is SOCKETIO_JWT_WEBSOCKET_COMPRESSION.
                "http_compression": False, "manage_session": False, "logger": False, "engineio_logger": False}
     # The admin view (sockets/admin.py) checks its admins' tokens itself.
     public = ["/admin"] if cfg.get("ADMIN_UI_ENABLED") else []

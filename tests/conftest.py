@@ -29,7 +29,7 @@ PASSWORD = "correct horse battery"
 # worker from .venv-gevent (`make test` runs the live tests once per runtime).
 WORKER = os.environ.get("WORKER", "eventlet")
 RUNTIMES = {"eventlet": (ROOT / ".venv/bin", {}),
-            "gevent": (ROOT / ".venv-gevent/bin", {"FLASK_SOCKETIO_ASYNC_MODE": "gevent"})}
+            "gevent": (ROOT / ".venv-gevent/bin", {"FLASK_SOCKETIO_JWT_ASYNC_MODE": "gevent"})}
 if WORKER not in RUNTIMES:
     raise RuntimeError(f"WORKER must be one of {sorted(RUNTIMES)}, not {WORKER!r}")
 SECRET = "test-secret-" + "x" * 60
@@ -47,12 +47,12 @@ def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.sqlite'}",
         "SECRET_KEY": "s" * 40,
         "JWT_SECRET_KEY": SECRET,
-        "SOCKETIO_ASYNC_MODE": "threading",
-        "AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl"),
-        "AUDIT_FLUSH_INTERVAL": 0.05,
+        "SOCKETIO_JWT_ASYNC_MODE": "threading",
+        "SOCKETIO_JWT_AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl"),
+        "SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL": 0.05,
         # A cheap hash keeps the suite fast; the scrypt default is tested on the live server.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        "GC_FREEZE_INTERVAL": 0,  # the test process's collector stays untouched (test_gctune tests it)
+        "SOCKETIO_JWT_GC_FREEZE_INTERVAL": 0,  # the test process's collector stays untouched (test_gctune tests it)
         "REGISTER_LIMIT": [100000, 3600],  # tests register many users; test_register_limit tests it
         "SOCKETIO_JWT_PATCHES": not PATCHES_OFF,
         **overrides,
@@ -177,7 +177,7 @@ class LiveServer:
         self.bin, runtime_env = RUNTIMES[self.worker]
         self.env = {**os.environ, **runtime_env, "FLASK_SQLALCHEMY_DATABASE_URI": self.db_uri,
                     "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SECRET_KEY": "s" * 40,
-                    "FLASK_AUDIT_SPILL_FILE": str(workdir / "spill.jsonl"),
+                    "FLASK_SOCKETIO_JWT_AUDIT_SPILL_FILE": str(workdir / "spill.jsonl"),
                     # Live tests register many users from 127.0.0.1; test_register_limit tests the limit.
                     "FLASK_REGISTER_LIMIT": "[100000, 3600]",
                     "PYTHONUNBUFFERED": "1", **PATCHES_ENV, **(env or {})}

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory) -> Iterator[Ctx]:
-    """One live server for the module (SOCKET_CONNECT_TIMEOUT=2, send queue 50, failures 5/min)."""
+    """One live server for the module (SOCKETIO_JWT_CONNECT_TIMEOUT=2, send queue 50, failures 5/min)."""
     yield from start_ctx(tmp_path_factory.mktemp("abuse"))
 
 

@@ -24,9 +24,9 @@ TOKEN_SECONDS = 4
 def server(tmp_path_factory) -> Iterator[LiveServer]:
     """A real server with the admin view on, a short connect timeout and short tokens."""
     srv = LiveServer(tmp_path_factory.mktemp("admin"), {
-        "FLASK_ADMIN_UI_ENABLED": "true", "FLASK_SOCKET_CONNECT_TIMEOUT": "1.5",
-        "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(TOKEN_SECONDS), "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]",
-        "FLASK_SOCKET_REVALIDATE_INTERVAL": "1"})
+        "FLASK_ADMIN_UI_ENABLED": "true", "FLASK_SOCKETIO_JWT_CONNECT_TIMEOUT": "1.5",
+        "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(TOKEN_SECONDS), "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[1000, 60]",
+        "FLASK_SOCKETIO_JWT_REVALIDATE_INTERVAL": "1"})
     srv.migrate()
     srv.create_admin("root")
     srv.start()

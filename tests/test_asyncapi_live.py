@@ -24,7 +24,7 @@ TOKEN_SECONDS = 6
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     """A real server whose tokens outlive the steps below on a busy machine, and still expire soon."""
     server = LiveServer(tmp_path_factory.mktemp("asyncapi"), {"FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(TOKEN_SECONDS),
-                                                              "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]"})
+                                                              "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[1000, 60]"})
     server.migrate()
     server.start()
     yield server

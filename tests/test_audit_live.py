@@ -26,10 +26,10 @@ pytestmark = pytest.mark.live
 
 ENV = {
     "FLASK_JWT_ACCESS_TOKEN_EXPIRES": "600",
-    "FLASK_SOCKET_RATE_LIMIT": "[100000, 100000]",
-    "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[100000, 100000]",
-    "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "1000",
-    "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]",
+    "FLASK_SOCKETIO_JWT_RATE_LIMIT": "[100000, 100000]",
+    "FLASK_SOCKETIO_JWT_CONNECT_RATE_LIMIT": "[100000, 100000]",
+    "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "1000",
+    "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[1000, 60]",
 }
 
 
@@ -221,7 +221,7 @@ def test_sigterm_during_a_burst_loses_no_row(tmp_path):
     # The writer sleeps 60 s between batches here, so only the shutdown path can save the burst.
     # The clients never leave by themselves: the worker must end their sockets and close the audit
     # log before gunicorn's graceful timeout (10 s here) ends in a SIGKILL with rows in memory.
-    first = start(tmp_path, FLASK_AUDIT_FLUSH_INTERVAL="60")
+    first = start(tmp_path, FLASK_SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL="60")
     u = first.register()
     stopped: dict[str, float] = {}
 
@@ -253,7 +253,7 @@ def test_sigterm_during_a_burst_loses_no_row(tmp_path):
 
 
 def test_quit_with_open_sockets_records_their_disconnect(tmp_path):
-    first = start(tmp_path, FLASK_AUDIT_FLUSH_INTERVAL="60")
+    first = start(tmp_path, FLASK_SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL="60")
     u = first.register()
     clients = [connect(first, u["access"]) for _ in range(5)]
     for c in clients:

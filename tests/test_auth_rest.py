@@ -297,7 +297,7 @@ def test_disabled_user_is_refused(app, client, tokens):
 
 
 def test_login_rate_limited_per_address(app, client, tokens):
-    app.config["AUTH_FAILURE_LIMIT"] = [3, 60]
+    app.config["SOCKETIO_JWT_AUTH_FAILURE_LIMIT"] = [3, 60]
     app.extensions["flask-socketio-jwt:state"].hub.auth_failures.limit = 3
     tokens.user("gina")
     for _ in range(3):

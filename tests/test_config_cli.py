@@ -17,16 +17,17 @@ from models import User
 
 def test_env_overrides_defaults_and_mapping_overrides_env(tmp_path, monkeypatch):
     monkeypatch.setenv("FLASK_JWT_ACCESS_TOKEN_EXPIRES", "5")
-    monkeypatch.setenv("FLASK_SOCKET_RATE_LIMIT", "[1, 2]")
+    monkeypatch.setenv("FLASK_SOCKETIO_JWT_RATE_LIMIT", "[1, 2]")
     monkeypatch.setenv("FLASK_CORS_ALLOWED_ORIGINS", '["https://a.example"]')
-    monkeypatch.setenv("FLASK_SOCKET_MAX_CONNECTIONS_PER_USER", "3")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite", "SOCKETIO_ASYNC_MODE": "threading",
-                      "SOCKET_MAX_CONNECTIONS_PER_USER": 4})
+    monkeypatch.setenv("FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER", "3")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite",
+                      "SOCKETIO_JWT_ASYNC_MODE": "threading",
+                      "SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": 4})
     assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == 5
-    assert app.config["SOCKET_RATE_LIMIT"] == [1, 2]
+    assert app.config["SOCKETIO_JWT_RATE_LIMIT"] == [1, 2]
     assert app.config["CORS_ALLOWED_ORIGINS"] == ["https://a.example"]
-    assert app.config["SOCKET_MAX_CONNECTIONS_PER_USER"] == 4
-    assert app.config["AUDIT_RETENTION_DAYS"] == 90 and app.config["SOCKET_CONNECT_TIMEOUT"] == 10
+    assert app.config["SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER"] == 4
+    assert app.config["AUDIT_RETENTION_DAYS"] == 90 and app.config["SOCKETIO_JWT_CONNECT_TIMEOUT"] == 10
 
 
 def _app(instance, db_path, **extra):
@@ -40,7 +41,7 @@ def _app(instance, db_path, **extra):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Flask, "__init__", init)
-        return create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}", "SOCKETIO_ASYNC_MODE": "threading",
+        return create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}", "SOCKETIO_JWT_ASYNC_MODE": "threading",
                            **extra})
 
 
@@ -65,12 +66,12 @@ def test_secrets_are_generated_kept_0600_and_survive_a_restart(tmp_path):
     ({"JWT_SECRET_KEY": "short"}, "at least 32 bytes"),
     ({"JWT_ALGORITHM": "none"}, "not supported"),
     ({"JWT_DECODE_LEEWAY": 31}, "between 0 and 30"),
-    ({"SOCKET_RATE_LIMIT": [0, 5]}, "pair of positive numbers"),
-    ({"SOCKETIO_ASYNC_MODE": "asyncio"}, "eventlet, gevent or threading"),
+    ({"SOCKETIO_JWT_RATE_LIMIT": [0, 5]}, "pair of positive numbers"),
+    ({"SOCKETIO_JWT_ASYNC_MODE": "asyncio"}, "eventlet, gevent or threading"),
 ])
 def test_unsafe_settings_refuse_to_start(tmp_path, override, message):
     with pytest.raises(RuntimeError, match=message):
-        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite", "SOCKETIO_ASYNC_MODE": "threading",
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite", "SOCKETIO_JWT_ASYNC_MODE": "threading",
                     **override})
 
 

@@ -37,7 +37,7 @@ class EchoNamespace(AuthNamespace):
 
 def make_host(tmp_path: Path, **config) -> tuple[Flask, SocketIO, SocketJWT]:
     app = Flask("host", instance_path=str(tmp_path))
-    app.config.update(JWT_SECRET_KEY=SECRET, SOCKETIO_ASYNC_MODE="threading", GC_FREEZE_INTERVAL=0,
+    app.config.update(JWT_SECRET_KEY=SECRET, SOCKETIO_JWT_ASYNC_MODE="threading", SOCKETIO_JWT_GC_FREEZE_INTERVAL=0,
                       JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=5), **config)
     jwt = JWTManager(app)
     jwt.user_lookup_loader(lambda _h, claims: None if claims["sub"] in BANNED else USERS.get(claims["sub"]))
@@ -64,7 +64,7 @@ def test_init_app_needs_the_jwt_manager(tmp_path):
 def test_init_app_binds_with_setdefault_and_keeps_no_app(host):
     app, socketio, ext = host
     assert app.extensions["flask-socketio-jwt"] is ext and not hasattr(ext, "app")
-    assert app.config["SOCKET_RATE_LIMIT"] == [20, 40] and app.config["SOCKETIO_ASYNC_MODE"] == "threading"
+    assert app.config["SOCKETIO_JWT_RATE_LIMIT"] == [20, 40] and app.config["SOCKETIO_JWT_ASYNC_MODE"] == "threading"
     assert get_state(app).audit.enabled is False  # no audit table given: no rows, no table
 
 

@@ -62,7 +62,7 @@ def test_refused_connect_flood_turns_into_rate_limited(app, tokens, socket_clien
 
 
 def test_login_flood_per_username(app, client, tokens):
-    app.extensions["flask-socketio-jwt:state"].login_failures.limit = 2
+    app.extensions["realtime:login_limit"].limit = 2
     u = tokens.user()
     for _ in range(2):
         assert client.post("/api/auth/login", json={"username": u["username"], "password": "wrong-pass"}
@@ -72,7 +72,7 @@ def test_login_flood_per_username(app, client, tokens):
 
 
 def test_foreign_origin_refused_configured_accepted(app, tokens, socket_client):
-    app.config["CORS_ALLOWED_ORIGINS"] = ["http://ok.example"]
+    app.config["SOCKETIO_JWT_CORS_ALLOWED_ORIGINS"] = ["http://ok.example"]
     token = tokens.user()["access"]
     assert not socket_client(token, headers={"Origin": "http://evil.example"}).is_connected()
     assert socket_client(token, headers={"Origin": "http://ok.example"}).is_connected()
@@ -95,14 +95,15 @@ def test_jku_and_x5u_are_never_fetched(client, tokens):
 
 @pytest.mark.parametrize(("setting", "value"), [("JWT_DECODE_LEEWAY", 31), ("JWT_DECODE_LEEWAY", -1),
                                                 ("JWT_ALGORITHM", "none"), ("JWT_ALGORITHM", "HS1"),
-                                                ("JWT_SECRET_KEY", "short"), ("SOCKET_CONNECT_TIMEOUT", 0),
-                                                ("SOCKET_RATE_LIMIT", [0, 5]), ("AUTH_FAILURE_LIMIT", 5)])
+                                                ("JWT_SECRET_KEY", "short"), ("SOCKETIO_JWT_CONNECT_TIMEOUT", 0),
+                                                ("SOCKETIO_JWT_RATE_LIMIT", [0, 5]),
+                                                ("SOCKETIO_JWT_AUTH_FAILURE_LIMIT", 5)])
 def test_unsafe_settings_refuse_to_start(tmp_path, setting, value):
     from app import create_app
 
     with pytest.raises(RuntimeError):
         create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}", "SECRET_KEY": "s" * 40,
-                    "JWT_SECRET_KEY": "k" * 40, "SOCKETIO_ASYNC_MODE": "threading", setting: value})
+                    "JWT_SECRET_KEY": "k" * 40, "SOCKETIO_JWT_ASYNC_MODE": "threading", setting: value})
 
 
 def test_audience_issuer_and_leeway(tmp_path):
@@ -111,7 +112,8 @@ def test_audience_issuer_and_leeway(tmp_path):
     from flask_socketio_jwt.core.errors import AuthError
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'a.sqlite'}", "SECRET_KEY": "s" * 40,
-                      "JWT_SECRET_KEY": "k" * 40, "SOCKETIO_ASYNC_MODE": "threading", "AUDIT_ENABLED": False,
+                      "JWT_SECRET_KEY": "k" * 40, "SOCKETIO_JWT_ASYNC_MODE": "threading",
+                      "SOCKETIO_JWT_AUDIT_ENABLED": False,
                       "JWT_AUDIENCE": "chat", "JWT_ISSUER": "https://issuer.example", "JWT_DECODE_LEEWAY": 30})
     try:
         import jwt as pyjwt

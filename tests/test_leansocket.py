@@ -277,7 +277,7 @@ def test_app_wiring_under_eventlet(tmp_path, lean):
     """engine.io's middleware must find `eventlet.input` already there (no class per request)."""
     from tests.conftest import built_app
 
-    with built_app(tmp_path, SOCKETIO_ASYNC_MODE="eventlet", SOCKET_LEAN_ENGINEIO=lean) as app:
+    with built_app(tmp_path, SOCKETIO_JWT_ASYNC_MODE="eventlet", SOCKETIO_JWT_LEAN_ENGINEIO=lean) as app:
         assert app.extensions["flask-socketio-jwt:hardening"].lean_sockets is lean
         eio = app.extensions["socketio"].server.eio
         assert isinstance(eio.sockets, leansocket.LeanSockets) is lean

@@ -25,14 +25,14 @@ PING_INTERVAL = PING_TIMEOUT = 1
 
 @pytest.fixture(scope="module", params=[True, False], ids=["lean", "stock"])
 def ctx(request, tmp_path_factory) -> Iterator[Ctx]:
-    """One server per mode: SOCKET_LEAN_ENGINEIO on (the default) or off."""
+    """One server per mode: SOCKETIO_JWT_LEAN_ENGINEIO on (the default) or off."""
     server = LiveServer(tmp_path_factory.mktemp("lean"), {
-        "FLASK_SOCKET_LEAN_ENGINEIO": json.dumps(request.param),
+        "FLASK_SOCKETIO_JWT_LEAN_ENGINEIO": json.dumps(request.param),
         "FLASK_SOCKET_PING_INTERVAL": str(PING_INTERVAL),
         "FLASK_SOCKET_PING_TIMEOUT": str(PING_TIMEOUT),
-        "FLASK_SOCKET_RATE_LIMIT": "[1000, 1000]",
-        "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[100000, 100000]",
-        "FLASK_AUDIT_FLUSH_INTERVAL": "0.05",
+        "FLASK_SOCKETIO_JWT_RATE_LIMIT": "[1000, 1000]",
+        "FLASK_SOCKETIO_JWT_CONNECT_RATE_LIMIT": "[100000, 100000]",
+        "FLASK_SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL": "0.05",
     })
     server.migrate()
     server.start()
@@ -174,7 +174,8 @@ IDLE_BUDGET_KIB = 44  # the goal is 48.8 KiB (50 KB); stock engine.io alone need
 def test_idle_sockets_stay_within_the_memory_budget(tmp_path_factory) -> None:
     """RSS growth of the worker per idle authenticated WebSocket (lean sockets, default settings)."""
     server = LiveServer(tmp_path_factory.mktemp("idle"), {
-        "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "100000", "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[100000, 100000]"})
+        "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "100000",
+        "FLASK_SOCKETIO_JWT_CONNECT_RATE_LIMIT": "[100000, 100000]"})
     server.migrate()
     server.start()
     held: list[websocket.WebSocket] = []

@@ -65,8 +65,8 @@ def test_metrics_count_sockets_events_and_audit_rows(app, client, tokens, socket
 
 def test_each_app_has_its_own_registry(app, client, tokens, socket_client, tmp_path: Path):
     other = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'other.sqlite'}",
-                        "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": SECRET, "SOCKETIO_ASYNC_MODE": "threading",
-                        "AUDIT_SPILL_FILE": str(tmp_path / "other-spill.jsonl")})
+                        "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": SECRET, "SOCKETIO_JWT_ASYNC_MODE": "threading",
+                        "SOCKETIO_JWT_AUDIT_SPILL_FILE": str(tmp_path / "other-spill.jsonl")})
     try:
         with other.app_context():
             db.create_all()

@@ -40,7 +40,7 @@ EXAMPLES = 25
 def fuzz_app(tmp_path_factory):
     """An app with a server key, an admin and a user, every limit lifted."""
     with built_app(tmp_path_factory.mktemp("fuzz"), SERVER_API_KEYS={"fuzz": SERVER_KEY},
-                   SERVER_API_RATE_LIMIT=[10**6, 10**6], AUTH_FAILURE_LIMIT=[10**6, 60],
+                   SERVER_API_RATE_LIMIT=[10**6, 10**6], SOCKETIO_JWT_AUTH_FAILURE_LIMIT=[10**6, 60],
                    LOGIN_FAILURE_LIMIT_PER_USER=[10**6, 60]) as app:
         from models import User
 

@@ -21,7 +21,7 @@ def pg_server(tmp_path) -> Iterator[tuple[Postgres, LiveServer]]:
     try:
         server = LiveServer(tmp_path, {"FLASK_SQLALCHEMY_DATABASE_URI": pg.create_db("outage"),
                                        "FLASK_JWT_ACCESS_TOKEN_EXPIRES": "600",
-                                       "FLASK_AUDIT_FLUSH_INTERVAL": "0.05"})
+                                       "FLASK_SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL": "0.05"})
         server.migrate()
         server.start()
         try:

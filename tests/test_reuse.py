@@ -16,7 +16,7 @@ def test_second_app_mounts_auth_and_namespace(tmp_path):
     other.config.update(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'other.sqlite'}",
         JWT_SECRET_KEY="another-app-secret-" + "k" * 40,
-        SOCKETIO_ASYNC_MODE="threading",
+        SOCKETIO_JWT_ASYNC_MODE="threading",
         PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
     )
     db.init_app(other)

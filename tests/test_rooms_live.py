@@ -54,7 +54,7 @@ def test_history_survives_a_server_restart(tmp_path):
 
 
 def test_connection_cap_on_the_real_server(tmp_path):
-    server = LiveServer(tmp_path, {"FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "2"})
+    server = LiveServer(tmp_path, {"FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "2"})
     server.migrate()
     server.start()
     made = []

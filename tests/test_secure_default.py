@@ -56,7 +56,7 @@ def make_host(tmp_path) -> Iterator[Callable[..., Host]]:
     def make(setup: Callable[[Host], None] | None = None, *, config: dict | None = None, sio: dict | None = None,
              bind_first: bool = False, **options: Any) -> Host:
         app = Flask("stranger", instance_path=str(tmp_path / f"i{len(made)}"))
-        app.config.update(JWT_SECRET_KEY=SECRET, GC_FREEZE_INTERVAL=0, **(config or {}))
+        app.config.update(JWT_SECRET_KEY=SECRET, SOCKETIO_JWT_GC_FREEZE_INTERVAL=0, **(config or {}))
         jwt = JWTManager(app)
         jwt.user_lookup_loader(lambda _h, claims: USERS.get(claims["sub"]))
         kwargs = {"async_mode": "threading", **(sio or {})}
@@ -194,7 +194,7 @@ def test_public_namespaces_are_the_only_exception(make_host):
 
 
 def test_guard_runs_before_function_handlers(make_host):
-    h = make_host(decorator_connect, config={"SOCKET_RATE_LIMIT": [0.001, 2]})
+    h = make_host(decorator_connect, config={"SOCKETIO_JWT_RATE_LIMIT": [0.001, 2]})
     c = h.client(h.token(), namespace="/chat")
     assert c.emit("echo", 1, callback=True, namespace="/chat")["sub"] == "7"
     assert c.emit("echo", 2, callback=True, namespace="/chat")["sub"] == "7"
@@ -274,7 +274,7 @@ def test_host_disconnect_handler_never_leaks_sockets(make_host, raises):
             if raises:
                 raise RuntimeError("the host's own bug")
 
-    h = make_host(setup, config={"SOCKET_MAX_CONNECTIONS_PER_USER": 3})
+    h = make_host(setup, config={"SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": 3})
     token = h.token()
     for _ in range(10):
         c = h.client(token, namespace="/chat")
@@ -408,7 +408,7 @@ def test_cookie_tokens_with_every_origin_allowed_stop_init_app(make_host):
 
 def test_without_an_async_mode_flask_socketio_chooses(tmp_path):
     app = Flask("auto", instance_path=str(tmp_path))
-    app.config.update(JWT_SECRET_KEY=SECRET, GC_FREEZE_INTERVAL=0)
+    app.config.update(JWT_SECRET_KEY=SECRET, SOCKETIO_JWT_GC_FREEZE_INTERVAL=0)
     JWTManager(app)
     socketio = SocketIO()
     SocketJWT().init_app(app, socketio)

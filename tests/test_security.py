@@ -111,7 +111,7 @@ def test_the_sweep_kicks_a_disabled_user(app, tokens, socket_client):
 def test_the_sweep_runs_by_itself(tmp_path, tokens):
     from tests.conftest import built_app, socket_clients
 
-    with built_app(tmp_path, SOCKET_REVALIDATE_INTERVAL=0.05) as application:
+    with built_app(tmp_path, SOCKETIO_JWT_REVALIDATE_INTERVAL=0.05) as application:
         from tests.conftest import Tokens
 
         c = application.test_client()
@@ -142,8 +142,9 @@ def test_default_database_and_secrets_are_private(tmp_path, monkeypatch):
 
     instance = tmp_path / "inst"
     monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda self: str(instance))
-    application = create_app({"TESTING": True, "SOCKETIO_ASYNC_MODE": "threading", "GC_FREEZE_INTERVAL": 0,
-                              "AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl")})
+    application = create_app({"TESTING": True, "SOCKETIO_JWT_ASYNC_MODE": "threading",
+                              "SOCKETIO_JWT_GC_FREEZE_INTERVAL": 0,
+                              "SOCKETIO_JWT_AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl")})
     try:
         with application.app_context():
             db.create_all()

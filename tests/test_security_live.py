@@ -16,12 +16,12 @@ from tests.hostile_support import fresh_addr
 from tests.rawsock import RawSocket
 
 ENV = {
-    "FLASK_SOCKET_RATE_LIMIT": "[5, 10]",
-    "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[1, 5]",
-    "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "3",
-    "FLASK_AUTH_FAILURE_LIMIT": "[3, 60]",
+    "FLASK_SOCKETIO_JWT_RATE_LIMIT": "[5, 10]",
+    "FLASK_SOCKETIO_JWT_CONNECT_RATE_LIMIT": "[1, 5]",
+    "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "3",
+    "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[3, 60]",
     "FLASK_TRUSTED_PROXIES": "1",
-    "FLASK_AUDIT_FLUSH_INTERVAL": "0.05",
+    "FLASK_SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL": "0.05",
 }
 
 
@@ -224,7 +224,7 @@ def test_refused_refresh_is_audited_and_counts_toward_the_failure_limit(server, 
     assert wait_for(lambda: len([r for r in audit(server, "refresh_refused") if r[0] == p.session["sid"]]) == 3)
     codes = sorted(r[2]["code"] for r in audit(server, "refresh_refused") if r[0] == p.session["sid"])
     assert codes == ["identity_mismatch", "token_invalid", "wrong_token_type"]
-    # Three refusals from that address reach AUTH_FAILURE_LIMIT (3): its next connect is refused.
+    # Three refusals from that address reach SOCKETIO_JWT_AUTH_FAILURE_LIMIT (3): its next connect is refused.
     again = peers(server.url, user["access"], headers={"X-Forwarded-For": addr})
     assert again.refused() == "rate_limited"
 

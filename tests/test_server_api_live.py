@@ -29,7 +29,7 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
 
     keys = {"ops": KEY, "cron": "sha256:" + hashlib.sha256(HASHED_KEY.encode()).hexdigest()}
     srv = LiveServer(tmp_path_factory.mktemp("serverapi"), {"FLASK_SERVER_API_KEYS": json.dumps(keys),
-                                                             "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]"})
+                                                             "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[1000, 60]"})
     srv.migrate()
     srv.create_admin("boss")
     srv.start()
@@ -164,7 +164,7 @@ def test_event_to_one_user_reaches_each_of_their_sockets_only(server, sockets) -
     assert other.events["server_event"] == []
     assert call(server, "post", "/users/999999/events", key(), {"event": "x"}, status=404)["error"]["code"] == \
         "not_found"
-    big = {"event": "x", "data": "y" * 70_000}  # over SOCKET_MAX_MESSAGE_BYTES (64 KiB)
+    big = {"event": "x", "data": "y" * 70_000}  # over SOCKETIO_JWT_MAX_MESSAGE_BYTES (64 KiB)
     assert call(server, "post", f"/users/{alice['id']}/events", key(), big, status=413)["error"]["code"] == \
         "payload_too_large"
     rows = audited(server, "server_emit", lambda e: e["user_id"] == alice["id"])

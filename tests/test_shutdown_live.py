@@ -17,7 +17,7 @@ from tests.sio import Recorder
 
 GRACEFUL_TIMEOUT = 30  # high on purpose: a worker that waits it out fails the test by far
 
-ENV = {"FLASK_JWT_ACCESS_TOKEN_EXPIRES": "600", "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "100"}
+ENV = {"FLASK_JWT_ACCESS_TOKEN_EXPIRES": "600", "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "100"}
 
 
 def audit_rows(db: Path, sids: set[str]) -> list[dict]:
@@ -75,7 +75,7 @@ def test_sigterm_with_websockets_open_exits_promptly_and_loses_no_row(tmp_path):
 
 @pytest.mark.parametrize("lean", ["true", "false"])
 def test_websocket_closes_leave_no_shutdown_error_in_the_log(tmp_path, lean):
-    server = LiveServer(tmp_path, {**ENV, "FLASK_SOCKET_LEAN_ENGINEIO": lean})
+    server = LiveServer(tmp_path, {**ENV, "FLASK_SOCKETIO_JWT_LEAN_ENGINEIO": lean})
     server.migrate()
     server.start()
     try:

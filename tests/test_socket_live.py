@@ -111,7 +111,7 @@ def test_logout_kicks_within_a_second_and_spares_others(live_server, clients):
 
 
 def test_websocket_compression_is_not_negotiated(live_server):
-    """Each deflate context costs ~100 KiB per socket; SOCKET_WEBSOCKET_COMPRESSION is off by default."""
+    """Each deflate context costs ~100 KiB per socket; SOCKETIO_JWT_WEBSOCKET_COMPRESSION is off by default."""
     import base64
     import os
     import socket

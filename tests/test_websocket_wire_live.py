@@ -1,9 +1,9 @@
 """WebSocket limits at the wire, on a real server of each runtime (`WORKER`): raw frames, no client library.
 
-`SOCKET_MAX_MESSAGE_BYTES` must hold while a message is read: one frame announcing megabytes, or a
+`SOCKETIO_JWT_MAX_MESSAGE_BYTES` must hold while a message is read: one frame announcing megabytes, or a
 message of thousands of small continuation frames, is refused (close 1009 or a reset) and the
 worker's peak RSS does not grow by what was sent. permessage-deflate is negotiated only when
-`SOCKET_WEBSOCKET_COMPRESSION` is on, and the limit holds either way.
+`SOCKETIO_JWT_WEBSOCKET_COMPRESSION` is on, and the limit holds either way.
 """
 
 from __future__ import annotations
@@ -150,11 +150,11 @@ def push(wire: Wire, chunks: Iterator[bytes]) -> int:
 
 @pytest.fixture(scope="module", params=[False, True], ids=["compression-off", "compression-on"])
 def wire_server(request, tmp_path_factory) -> Iterator[tuple[LiveServer, bool]]:
-    """A server with SOCKET_WEBSOCKET_COMPRESSION off (the default) or on."""
+    """A server with SOCKETIO_JWT_WEBSOCKET_COMPRESSION off (the default) or on."""
     server = LiveServer(tmp_path_factory.mktemp("wire"), {
-        "FLASK_SOCKET_WEBSOCKET_COMPRESSION": json.dumps(request.param),
-        "FLASK_SOCKET_MAX_MESSAGE_BYTES": str(MAX_BYTES),
-        "FLASK_SOCKET_CONNECT_RATE_LIMIT": "[1000, 1000]"})
+        "FLASK_SOCKETIO_JWT_WEBSOCKET_COMPRESSION": json.dumps(request.param),
+        "FLASK_SOCKETIO_JWT_MAX_MESSAGE_BYTES": str(MAX_BYTES),
+        "FLASK_SOCKETIO_JWT_CONNECT_RATE_LIMIT": "[1000, 1000]"})
     server.migrate()
     server.start()
     try:

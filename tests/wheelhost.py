@@ -70,7 +70,7 @@ class Host:
             shutil.copytree(src, app_dir / dest) if src.is_dir() else shutil.copy(src, app_dir / dest)
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.work), "PYTHONNOUSERSITE": "1",
                "FLASK_JWT_SECRET_KEY": SECRET, "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{self.work / 'h.sqlite'}",
-               "FLASK_AUDIT_SPILL_FILE": str(self.work / "spill.jsonl"), **PATCHES_ENV, **env}
+               "FLASK_SOCKETIO_JWT_AUDIT_SPILL_FILE": str(self.work / "spill.jsonl"), **PATCHES_ENV, **env}
         self.log = open(self.work / "server.log", "ab")
         self.proc = subprocess.Popen(
             [str(self.venv / "bin/gunicorn"), "-k", WORKER, "-w", "1", "--no-control-socket",

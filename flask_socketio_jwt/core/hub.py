@@ -83,7 +83,7 @@ class Hub:
 
     # -- admission --------------------------------------------------------------------------
     def check_address(self, remote_addr: str | None) -> None:
-        """Refuse an address that has failed too often (`AUTH_FAILURE_LIMIT`)."""
+        """Refuse an address that has failed too often (`SOCKETIO_JWT_AUTH_FAILURE_LIMIT`)."""
         retry = self.auth_failures.retry_after(remote_addr or "?")
         if retry:
             raise RateLimited(retry)
@@ -191,7 +191,7 @@ class Hub:
             self._drop_full_bucket(user_id)
 
     def _rate_limited(self, info: SocketInfo, bucket: TokenBucket, *, first: bool) -> None:
-        """One audit row per episode; a kick (audited) once strikes reach SOCKET_ABUSE_DISCONNECT bursts."""
+        """One audit row per episode; a kick (audited) once strikes reach SOCKETIO_JWT_ABUSE_DISCONNECT bursts."""
         if first:
             self.audit.enqueue("rate_limited", user_id=info.user_id, sid=info.sid,
                                remote_addr=info.remote_addr, scope="event")

@@ -44,7 +44,7 @@ def unavailable() -> Unavailable:
 def refuse_connect(state: Any, *, sid: str | None, remote_addr: str | None, user_id: Any = None) -> Unavailable:
     """Count and audit a connect refused for an outage; returns the error to send.
 
-    Not counted against the address (`AUTH_FAILURE_LIMIT`): the client did nothing wrong, and the
+    Not counted against the address (`SOCKETIO_JWT_AUTH_FAILURE_LIMIT`): the client did nothing wrong, and the
     counter may live in the Redis that is down. The audit row waits in memory or in the spill file.
     """
     state.hub.metrics.refused("unavailable")

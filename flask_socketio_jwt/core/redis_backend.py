@@ -1,4 +1,4 @@
-"""Scale-out backends, chosen once in create_app when SOCKETIO_MESSAGE_QUEUE is a Redis URL."""
+"""Scale-out backends, chosen once in create_app when SOCKETIO_JWT_MESSAGE_QUEUE is a Redis URL."""
 
 from __future__ import annotations
 
@@ -18,22 +18,26 @@ def redis_client(url: str, cfg: dict | None = None) -> redis.Redis:
     cfg = cfg or {}
     return redis.Redis.from_url(
         url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
-        health_check_interval=10, max_connections=int(cfg.get("REDIS_MAX_CONNECTIONS") or 100))
+        health_check_interval=10, max_connections=int(cfg.get("SOCKETIO_JWT_REDIS_MAX_CONNECTIONS") or 100))
 
 
 def redis_backends(url: str, cfg: dict, *, spawn: Callable[..., object] | None = None,
-                   sleep: Callable[[float], None] = time.sleep) -> tuple[RedisRegistry, RedisBus, Any, Any]:
-    """(registry, revocation bus, auth failure counter, login failure counter) on one Redis."""
+                   sleep: Callable[[float], None] = time.sleep
+                   ) -> tuple[RedisRegistry, RedisBus, Any, Callable[[str, int, float], Any]]:
+    """(registry, revocation bus, auth failure counter, failure counter factory) on one Redis."""
     client = redis_client(url, cfg)
-    prefix = cfg.get("REDIS_KEY_PREFIX") or "realtime"
-    channel = cfg.get("REDIS_BUS_CHANNEL") or f"{cfg.get('SOCKETIO_CHANNEL') or 'flask-socketio'}-revoke"
-    registry = RedisRegistry(client, prefix=prefix, ttl=float(cfg.get("REGISTRY_HEARTBEAT_TTL") or 15),
+    prefix = cfg.get("SOCKETIO_JWT_REDIS_KEY_PREFIX") or "realtime"
+    base = cfg.get("SOCKETIO_JWT_CHANNEL") or "flask-socketio"
+    channel = cfg.get("SOCKETIO_JWT_REDIS_BUS_CHANNEL") or f"{base}-revoke"
+    registry = RedisRegistry(client, prefix=prefix, ttl=float(cfg.get("SOCKETIO_JWT_REGISTRY_HEARTBEAT_TTL") or 15),
                              spawn=spawn, sleep=sleep)
     bus = RedisBus(client, channel, spawn=spawn, sleep=sleep)
     registry.on_start.append(bus.start)
     atexit.register(registry.close)
-    limit, window = cfg["AUTH_FAILURE_LIMIT"]
-    per_user = cfg["LOGIN_FAILURE_LIMIT_PER_USER"]
+    limit, window = cfg["SOCKETIO_JWT_AUTH_FAILURE_LIMIT"]
     auth_failures = RedisFailureCounter(client, "addr", limit, window, prefix)
-    login_failures = RedisFailureCounter(client, "login", per_user[0], per_user[1], prefix)
-    return registry, bus, auth_failures, login_failures
+
+    def counters(name: str, limit: int, window: float) -> RedisFailureCounter:
+        return RedisFailureCounter(client, name, limit, window, prefix)
+
+    return registry, bus, auth_failures, counters

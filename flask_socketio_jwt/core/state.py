@@ -27,7 +27,9 @@ class State:
     audit: AuditLog
     registry: Registry
     hub: Hub
-    login_failures: FailureCounter
+    # Makes a failure counter (name, limit, window) on the app's backend: in memory, or in Redis
+    # (shared by every process) when a message queue is configured.
+    counters: Callable[[str, int, float], Any]
     # The host's extra `session` user fields for its user object (SocketJWT's `session_user`).
     session_user: Callable[[Any], dict[str, Any]] | None = None
     # How tokens are decoded (None: flask-jwt-extended's decode_token; patches/jwtdecode.py: one parse).
@@ -62,39 +64,44 @@ def init_app(app: Flask, *, engine: sa.Engine | None, audit_table: sa.Table | No
     sleep, spawn = sleep or time.sleep, spawn or _thread_spawn
     cfg = app.config
     # No table (or no engine): the host keeps no audit trail and gets no table for it.
-    enabled = bool(cfg["AUDIT_ENABLED"]) and audit_table is not None and engine is not None
-    audit = AuditLog(engine, audit_table, spill_path=cfg["AUDIT_SPILL_FILE"],
-                     batch_size=int(cfg["AUDIT_BATCH_SIZE"]), interval=float(cfg["AUDIT_FLUSH_INTERVAL"]),
-                     memory_limit=int(cfg["AUDIT_MEMORY_LIMIT"]), sleep=sleep, spawn=spawn,
+    enabled = bool(cfg["SOCKETIO_JWT_AUDIT_ENABLED"]) and audit_table is not None and engine is not None
+    audit = AuditLog(engine, audit_table, spill_path=cfg["SOCKETIO_JWT_AUDIT_SPILL_FILE"],
+                     batch_size=int(cfg["SOCKETIO_JWT_AUDIT_BATCH_SIZE"]),
+                     interval=float(cfg["SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL"]),
+                     memory_limit=int(cfg["SOCKETIO_JWT_AUDIT_MEMORY_LIMIT"]), sleep=sleep, spawn=spawn,
                      enabled=enabled)
-    registry, bus, auth_failures, login_failures = _backends(cfg, sleep=sleep, spawn=spawn)
+    registry, bus, auth_failures, counters = _backends(cfg, sleep=sleep, spawn=spawn)
     hub = Hub(registry=registry, audit=audit, bus=bus, sleep=sleep, spawn=spawn,
-              max_per_user=int(cfg["SOCKET_MAX_CONNECTIONS_PER_USER"]),
-              event_rate=tuple(cfg["SOCKET_RATE_LIMIT"]),
-              abuse_disconnect=int(cfg["SOCKET_ABUSE_DISCONNECT"]),
+              max_per_user=int(cfg["SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER"]),
+              event_rate=tuple(cfg["SOCKETIO_JWT_RATE_LIMIT"]),
+              abuse_disconnect=int(cfg["SOCKETIO_JWT_ABUSE_DISCONNECT"]),
               auth_failures=auth_failures, leeway=leeway,
-              connect_rate=tuple(cfg["SOCKET_CONNECT_RATE_LIMIT"]),
-              sweep_interval=float(cfg["SOCKET_REVALIDATE_INTERVAL"]))
+              connect_rate=tuple(cfg["SOCKETIO_JWT_CONNECT_RATE_LIMIT"]),
+              sweep_interval=float(cfg["SOCKETIO_JWT_REVALIDATE_INTERVAL"]))
     registry.on_presence = hub.publish_presence  # presence changes found in the background
-    hub.gc_tuner = GcTuner(float(cfg["GC_FREEZE_INTERVAL"]), float(cfg["GC_COLLECT_INTERVAL"]),
-                           sleep=sleep, spawn=spawn, young_interval=float(cfg["GC_YOUNG_INTERVAL"]),
-                           collect_growth=float(cfg["GC_COLLECT_GROWTH"]))
-    state = State(audit=audit, registry=registry, hub=hub, login_failures=login_failures)
+    hub.gc_tuner = GcTuner(float(cfg["SOCKETIO_JWT_GC_FREEZE_INTERVAL"]),
+                           float(cfg["SOCKETIO_JWT_GC_COLLECT_INTERVAL"]),
+                           sleep=sleep, spawn=spawn, young_interval=float(cfg["SOCKETIO_JWT_GC_YOUNG_INTERVAL"]),
+                           collect_growth=float(cfg["SOCKETIO_JWT_GC_COLLECT_GROWTH"]))
+    state = State(audit=audit, registry=registry, hub=hub, counters=counters)
     app.extensions[STATE_KEY] = state
     return state
 
 
 def _backends(cfg: dict, *, sleep: Callable[[float], None],
-              spawn: Callable[..., object]) -> tuple[Registry, Any, Any, Any]:
-    """(registry, bus, auth failures, login failures): in memory for one process, Redis for several."""
-    limit, window = cfg["AUTH_FAILURE_LIMIT"]
-    per_user = cfg["LOGIN_FAILURE_LIMIT_PER_USER"]
-    url = cfg.get("SOCKETIO_MESSAGE_QUEUE")
+              spawn: Callable[..., object]) -> tuple[Registry, Any, Any, Callable[[str, int, float], Any]]:
+    """(registry, bus, auth failures, counter factory): in memory for one process, Redis for several."""
+    limit, window = cfg["SOCKETIO_JWT_AUTH_FAILURE_LIMIT"]
+    url = cfg.get("SOCKETIO_JWT_MESSAGE_QUEUE")
     if url:
         from flask_socketio_jwt.core.redis_backend import redis_backends
 
         return redis_backends(url, cfg, spawn=spawn, sleep=sleep)
-    return MemoryRegistry(), LocalBus(), FailureCounter(limit, window), FailureCounter(*per_user)
+    return MemoryRegistry(), LocalBus(), FailureCounter(limit, window), _memory_counter
+
+
+def _memory_counter(_name: str, limit: int, window: float) -> FailureCounter:
+    return FailureCounter(limit, window)
 
 
 def get_state(app: Flask | None = None) -> State:

@@ -6,7 +6,7 @@ once the kernel buffers are full, while broadcasts keep queueing: memory grows w
 until the ping timeout, and a client that blindly sends PONG frames while never reading
 defeats the ping timeout too. Senders never block (they only enqueue), so other clients are
 not delayed; memory is the risk. We wrap `eio.send_packet` (every Socket.IO emit, direct or
-broadcast, passes through it): when a socket has had at least `SOCKET_MAX_SEND_QUEUE` packets
+broadcast, passes through it): when a socket has had at least `SOCKETIO_JWT_MAX_SEND_QUEUE` packets
 waiting for GRACE seconds (or ten times that many at once), it is dropped (audited as `kick`
 with code `slow_consumer`) and its queue emptied.
 

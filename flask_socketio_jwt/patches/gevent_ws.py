@@ -1,7 +1,7 @@
 """The one place that knows about gevent: engine.io's WebSocket under gunicorn's gevent worker.
 
 Under gevent, engine.io (4.15) serves WebSockets through simple-websocket (1.1), which
-- accepts every permessage-deflate offer, whatever `SOCKET_WEBSOCKET_COMPRESSION` says (two zlib
+- accepts every permessage-deflate offer, whatever `SOCKETIO_JWT_WEBSOCKET_COMPRESSION` says (two zlib
   contexts, about 100 KiB, per socket);
 - is given no maximum message size by engine.io, which checks `max_http_buffer_size` only once a
   whole message (one huge frame, or any number of continuation frames) is held in memory;
@@ -10,7 +10,7 @@ Under gevent, engine.io (4.15) serves WebSockets through simple-websocket (1.1),
 
 `GeventWebSocket` is a small RFC 6455 server endpoint run by the request's own green thread: it
 reads each frame header first and refuses a message as soon as its announced length would take
-the whole message over `SOCKET_MAX_MESSAGE_BYTES` (close 1009), so no client makes the server
+the whole message over `SOCKETIO_JWT_MAX_MESSAGE_BYTES` (close 1009), so no client makes the server
 hold more than that; it negotiates no extension; it closes the WebSocket on a text message
 engine.io cannot decode (1002) and on any protocol error. Handshakes that are not RFC 6455
 (the pre-RFC hixie drafts, a missing or malformed key) get a 400. With compression switched on

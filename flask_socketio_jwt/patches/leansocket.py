@@ -26,7 +26,7 @@ only when pings stopped because the client stopped answering them, and the ping 
 (engine.io's service task) and the reader's socket timeout already close such a session.
 
 Installed per engine.io server (several apps may share a process), for eventlet and gevent
-only: threading mode keeps the stock socket. `SOCKET_LEAN_ENGINEIO = False` switches it off.
+only: threading mode keeps the stock socket. `SOCKETIO_JWT_LEAN_ENGINEIO = False` switches it off.
 """
 
 from __future__ import annotations

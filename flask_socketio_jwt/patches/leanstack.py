@@ -12,7 +12,7 @@ things it keeps are avoidable (measured with tracemalloc and RSS, 3,000 idle soc
   ~750 bytes per layer. A plain function or bound method is called without nesting, so `flat`
   hands out the bound `__call__` of each middleware we stack (always: it changes no behaviour).
 
-`prefill_input` is installed with lean sockets (`SOCKET_LEAN_ENGINEIO`) under eventlet.
+`prefill_input` is installed with lean sockets (`SOCKETIO_JWT_LEAN_ENGINEIO`) under eventlet.
 """
 
 from __future__ import annotations

@@ -91,4 +91,4 @@ def client_manager(message_queue: str | None, channel: str, indexed_rooms: bool 
         return cls(socketio.Manager)()
     if message_queue.startswith(("redis://", "rediss://")):
         return cls(socketio.RedisManager)(message_queue, channel=channel)
-    raise ValueError("SOCKETIO_MESSAGE_QUEUE must be a redis:// or rediss:// URL")
+    raise ValueError("SOCKETIO_JWT_MESSAGE_QUEUE must be a redis:// or rediss:// URL")

@@ -102,5 +102,5 @@ class ConnectTimeout:
 
 
 def install(socketio: Any, audit: AuditLog, timeout: float) -> ConnectTimeout:
-    """Start enforcing `SOCKET_CONNECT_TIMEOUT` on this Socket.IO server."""
+    """Start enforcing `SOCKETIO_JWT_CONNECT_TIMEOUT` on this Socket.IO server."""
     return ConnectTimeout(socketio, audit, timeout).install()

@@ -10,7 +10,7 @@ eventlet's `WebSocketWSGI` (0.41) has three weak spots a hostile client can use:
 And engine.io decodes each text message outside its error handling: an empty message or one
 not starting with a packet-type digit kills the handler with the session still registered
 (until the ping timeout). `HardenedWebSocketWSGI` refuses the legacy handshakes (400), caps a
-whole message at the frame limit (`SOCKET_MAX_MESSAGE_BYTES`, close code 1009), closes the
+whole message at the frame limit (`SOCKETIO_JWT_MAX_MESSAGE_BYTES`, close code 1009), closes the
 WebSocket on a text message that is not an Engine.IO packet (1002; engine.io then closes the
 session normally) and unmasks with one integer XOR.
 

@@ -22,4 +22,4 @@ def check_async_mode(async_mode: str) -> None:
         raise RuntimeError(
             f"This process runs {runtime} (for example a gunicorn '-k {runtime}' worker) but the app's SocketIO "
             f"uses async_mode={async_mode!r}: pass async_mode={runtime!r} to SocketIO(...) or set "
-            f"SOCKETIO_ASYNC_MODE = {runtime!r}, or run a worker of the async mode you chose")
+            f"SOCKETIO_JWT_ASYNC_MODE = {runtime!r}, or run a worker of the async mode you chose")

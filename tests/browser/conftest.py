@@ -82,7 +82,7 @@ def web_server(tmp_path_factory, vendored_client):
     server = LiveServer(tmp_path_factory.mktemp("server"), {
         "FLASK_JWT_ACCESS_TOKEN_EXPIRES": str(ACCESS_TOKEN_SECONDS),
         # The module tests refuse connects on purpose; keep them under the address limit.
-        "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]",
+        "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[1000, 60]",
     })
     server.migrate()
     server.start()

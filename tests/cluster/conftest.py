@@ -36,11 +36,11 @@ def postgres() -> Iterator[Postgres]:
 
 def cluster_env(redis_url: str, db_uri: str, **extra: str) -> dict[str, str]:
     """The environment every process of one cluster shares."""
-    return {"FLASK_SOCKETIO_MESSAGE_QUEUE": redis_url, "FLASK_SQLALCHEMY_DATABASE_URI": db_uri,
-            "FLASK_REGISTRY_HEARTBEAT_TTL": str(HEARTBEAT_TTL), "FLASK_TRUSTED_PROXIES": "1",
-            "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "3", "FLASK_AUTH_FAILURE_LIMIT": "[5, 60]",
-            "FLASK_LOGIN_FAILURE_LIMIT_PER_USER": "[3, 300]", "FLASK_AUDIT_FLUSH_INTERVAL": "0.1",
-            "FLASK_SOCKET_REVALIDATE_INTERVAL": "1",
+    return {"FLASK_SOCKETIO_JWT_MESSAGE_QUEUE": redis_url, "FLASK_SQLALCHEMY_DATABASE_URI": db_uri,
+            "FLASK_SOCKETIO_JWT_REGISTRY_HEARTBEAT_TTL": str(HEARTBEAT_TTL), "FLASK_TRUSTED_PROXIES": "1",
+            "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "3", "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[5, 60]",
+            "FLASK_LOGIN_FAILURE_LIMIT_PER_USER": "[3, 300]", "FLASK_SOCKETIO_JWT_AUDIT_FLUSH_INTERVAL": "0.1",
+            "FLASK_SOCKETIO_JWT_REVALIDATE_INTERVAL": "1",
             "FLASK_SERVER_API_KEYS": f'{{"cluster": "{SERVER_API_KEY}"}}',
             **extra}
 

@@ -94,7 +94,7 @@ def test_connection_cap_counts_across_processes(cluster, peers) -> None:
 
 
 def test_auth_failures_count_across_processes(cluster, peers) -> None:
-    a, b = cluster.servers  # AUTH_FAILURE_LIMIT is [5, 60]
+    a, b = cluster.servers  # SOCKETIO_JWT_AUTH_FAILURE_LIMIT is [5, 60]
     user = register(a.url, name())
     addr = {"X-Forwarded-For": "10.7.0.1"}
     for i in range(5):

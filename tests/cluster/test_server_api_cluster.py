@@ -69,7 +69,7 @@ def test_refusals_on_each_process(cluster) -> None:
 
 
 def test_refusals_are_limited_per_address_across_processes(cluster) -> None:
-    a, b = cluster.servers  # AUTH_FAILURE_LIMIT is [5, 60]
+    a, b = cluster.servers  # SOCKETIO_JWT_AUTH_FAILURE_LIMIT is [5, 60]
     addr = {"X-Forwarded-For": "10.9.9.9"}
     for i in range(5):
         r = requests.get((a if i % 2 else b).url + "/api/server/users/online",

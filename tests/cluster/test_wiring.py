@@ -1,4 +1,4 @@
-"""create_app picks the Redis backends from SOCKETIO_MESSAGE_QUEUE and pool defaults for PostgreSQL."""
+"""create_app picks the Redis backends from SOCKETIO_JWT_MESSAGE_QUEUE and pool defaults for PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,18 +14,18 @@ from tests.conftest import SECRET
 
 def _app(tmp_path: Path, **cfg):
     return create_app({"TESTING": True, "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": SECRET,
-                       "SOCKETIO_ASYNC_MODE": "threading", "AUDIT_SPILL_FILE": str(tmp_path / "spill"),
+                       "SOCKETIO_JWT_ASYNC_MODE": "threading", "SOCKETIO_JWT_AUDIT_SPILL_FILE": str(tmp_path / "spill"),
                        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}", **cfg})
 
 
 def test_message_queue_selects_redis_backends(tmp_path: Path, redis_server) -> None:
-    app = _app(tmp_path, SOCKETIO_MESSAGE_QUEUE=redis_server.url, REGISTRY_HEARTBEAT_TTL=4)
+    app = _app(tmp_path, SOCKETIO_JWT_MESSAGE_QUEUE=redis_server.url, SOCKETIO_JWT_REGISTRY_HEARTBEAT_TTL=4)
     state = app.extensions["flask-socketio-jwt:state"]
     try:
         assert isinstance(state.registry, RedisRegistry) and state.registry.ttl == 4
         assert isinstance(state.hub.bus, RedisBus) and state.hub.bus.channel == "flask-socketio-revoke"
         assert isinstance(state.hub.auth_failures, RedisFailureCounter)
-        assert isinstance(state.login_failures, RedisFailureCounter)
+        assert isinstance(app.extensions["realtime:login_limit"], RedisFailureCounter)
         # Registrations per address are counted in Redis too: every process shares the limit.
         limit = app.extensions["realtime:register_limit"]
         assert isinstance(limit, RedisFailureCounter) and (limit.limit, limit.window) == (20, 3600)

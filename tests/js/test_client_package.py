@@ -24,10 +24,10 @@ def servers(tmp_path_factory):
     """A server with 3-second tokens and 2 sockets per user, and one that rate-limits fast."""
     main = LiveServer(tmp_path_factory.mktemp("pkg"), {
         "FLASK_JWT_ACCESS_TOKEN_EXPIRES": "3",
-        "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER": "2",
-        "FLASK_AUTH_FAILURE_LIMIT": "[1000, 60]",
+        "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "2",
+        "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[1000, 60]",
     })
-    limited = LiveServer(tmp_path_factory.mktemp("pkg-limited"), {"FLASK_AUTH_FAILURE_LIMIT": "[3, 60]"})
+    limited = LiveServer(tmp_path_factory.mktemp("pkg-limited"), {"FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "[3, 60]"})
     for s in (main, limited):
         s.migrate()
         s.start()
