@@ -13,7 +13,6 @@ import sockets
 from blueprints import apidocs, audit, auth, health, metrics, pages, server_api
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
-from flask_socketio_jwt.patches.leanstack import flat
 from realtime import dbwrite
 from realtime.frontend import FrontendAddress
 from sockets import admin
@@ -30,10 +29,10 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     _sqlite_pragmas(app)
     sockets.init_app(app)
     if app.config.get("FRONTEND_KEY"):  # the Next.js example's server passes each browser's address
-        app.wsgi_app = flat(FrontendAddress(app.wsgi_app, app.config["FRONTEND_KEY"]))  # type: ignore[method-assign]
+        app.wsgi_app = FrontendAddress(app.wsgi_app, app.config["FRONTEND_KEY"])  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXIES"]:
         n = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = flat(ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n))  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     auth.init_app(app)
     app.register_blueprint(audit.bp, url_prefix="/api/audit")
     app.register_blueprint(health.bp)

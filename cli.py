@@ -28,7 +28,7 @@ def register_cli(app: Flask) -> None:
 def create_user_cmd(username: str, admin: bool, password_stdin: bool) -> None:
     """Create a user (the password is prompted, or read from standard input)."""
     from blueprints.auth import create_user, validate_credentials
-    from flask_socketio_jwt.core.errors import AppError
+    from flask_socketio_jwt import SocketJWTError
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -37,7 +37,7 @@ def create_user_cmd(username: str, admin: bool, password_stdin: bool) -> None:
     try:
         validate_credentials({"username": username, "password": password})
         user = create_user(username, password, is_admin=admin)
-    except AppError as exc:
+    except SocketJWTError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from None
     click.echo(f"created user {user.username} (id {user.id}{', admin' if admin else ''})")
 

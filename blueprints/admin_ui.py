@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, send_from_directory
 
-from flask_socketio_jwt.core.errors import NotFound
+from flask_socketio_jwt import NotFound
 
 bp = Blueprint("admin_ui", __name__)
 

@@ -7,8 +7,8 @@ from flask import Blueprint, g, jsonify, request
 
 from blueprints.common import token_required
 from extensions import db
-from flask_socketio_jwt.core.audit import KINDS
-from flask_socketio_jwt.core.errors import Forbidden, InvalidPayload
+from flask_socketio_jwt import AUDIT_KINDS as KINDS
+from flask_socketio_jwt import Forbidden, InvalidPayload
 from models import AuditEvent
 
 bp = Blueprint("audit", __name__)

@@ -15,9 +15,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.common import error_body, json_object, remote_addr, token_required
 from extensions import db, jwt, socket_jwt
-from flask_socketio_jwt.core.errors import Conflict, InvalidPayload, RateLimited, auth_error
-from flask_socketio_jwt.core.state import get_state
-from flask_socketio_jwt.runtime.green import run_blocking
+from flask_socketio_jwt import Conflict, InvalidPayload, RateLimited, auth_error, get_state
+from flask_socketio_jwt.runtime import run_blocking
 from models import User
 from realtime import dbwrite, tokens
 
@@ -96,10 +95,10 @@ REGISTER_LIMIT_KEY = "realtime:register_limit"
 LOGIN_LIMIT_KEY = "realtime:login_limit"
 
 
-def _limit(app: Flask, key: str, name: str) -> Any:
+def _limit(app: Flask, key: str, name: str, default: list[float]) -> Any:
     """A failure counter of this app's own (`key`: [count, seconds]) on the extension's backend:
     in Redis when the socket layer uses it, so every process shares it."""
-    value = app.config.get(key)
+    value = app.config.get(key) or default
     if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(float(v) > 0 for v in value)):
         raise RuntimeError(f"{key} must be a pair of positive numbers")
     return socket_jwt.failure_counter(name, int(value[0]), float(value[1]), app=app)
@@ -235,8 +234,8 @@ def init_app(app: Flask, url_prefix: str = "/api/auth") -> None:
     app.register_blueprint(bp, url_prefix=url_prefix)
     # This app's own limits, shared across processes like the extension's: registrations per
     # address, and failed logins per (username, address).
-    app.extensions[REGISTER_LIMIT_KEY] = _limit(app, "REGISTER_LIMIT", "register")
-    app.extensions[LOGIN_LIMIT_KEY] = _limit(app, "LOGIN_FAILURE_LIMIT_PER_USER", "login")
+    app.extensions[REGISTER_LIMIT_KEY] = _limit(app, "REGISTER_LIMIT", "register", [20, 3600])
+    app.extensions[LOGIN_LIMIT_KEY] = _limit(app, "LOGIN_FAILURE_LIMIT_PER_USER", "login", [10, 300])
     # flask-jwt-extended maps a wrong token type to its generic invalid-token answer.
     app.register_error_handler(WrongTokenError, lambda e: error_body(
         "wrong_token_type", tokens.auth_error("wrong_token_type").message, 401))

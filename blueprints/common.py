@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from flask_socketio_jwt.core.errors import AppError, InvalidPayload, auth_error
+from flask_socketio_jwt import InvalidPayload, SocketJWTError, auth_error
 from realtime import tokens
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,9 @@ def remote_addr() -> str | None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """One place turns AppError and every HTTP error into the contract's JSON body."""
-    @app.errorhandler(AppError)
-    def _app_error(exc: AppError):
+    """One place turns SocketJWTError and every HTTP error into the contract's JSON body."""
+    @app.errorhandler(SocketJWTError)
+    def _app_error(exc: SocketJWTError):
         return error_body(exc.code, exc.message, exc.status, **exc.extra)
 
     @app.errorhandler(HTTPException)

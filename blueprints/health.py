@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify
 
 from extensions import db
-from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt import get_state
 
 bp = Blueprint("health", __name__)
 

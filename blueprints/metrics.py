@@ -9,8 +9,7 @@ from flask import Blueprint, Response, current_app
 from flask.blueprints import BlueprintSetupState
 
 from blueprints.common import bearer_token, remote_addr
-from flask_socketio_jwt.core.errors import AuthError, Forbidden
-from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt import AuthError, Forbidden, get_state
 from realtime import metrics as core_metrics
 
 bp = Blueprint("metrics", __name__)

@@ -14,8 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
 from blueprints.common import bearer_token, load_json, remote_addr
-from flask_socketio_jwt.core.errors import AuthError, Forbidden, InvalidPayload, RateLimited
-from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt import AuthError, Forbidden, InvalidPayload, RateLimited, get_state
 from realtime import contract, rooms, tokens
 from realtime.serverapi import Caller, ServerApi, install
 

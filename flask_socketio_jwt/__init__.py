@@ -1,27 +1,69 @@
-"""flask_socketio_jwt: authenticated Socket.IO namespaces for flask-jwt-extended apps.
+"""flask_socketio_jwt: authenticated Socket.IO for flask-jwt-extended apps.
 
 Whatever the host's `@jwt_required()` accepts, a socket accepts; whatever it refuses, a socket
 refuses with a contract code; and an open socket stays held to its token (expiry, in-place
 refresh, revocation on every process).
+
+Public API: the names below, and the modules `flask_socketio_jwt.testing` (the test helper),
+`flask_socketio_jwt.gunicorn` (worker hooks) and `flask_socketio_jwt.runtime` (async-runtime
+helpers). Everything else is internal and may change in any release.
 """
 
-from flask_socketio_jwt.core.errors import AuthError, InvalidPayload, RateLimited, SocketJWTError
+from flask_socketio_jwt.core.audit import KINDS as AUDIT_KINDS
+from flask_socketio_jwt.core.errors import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    InvalidPayload,
+    NotFound,
+    NotJoined,
+    OriginForbidden,
+    RateLimited,
+    SocketJWTError,
+    TooManyConnections,
+    Unavailable,
+    auth_error,
+)
+from flask_socketio_jwt.core.limits import FailureCounter, TokenBucket
+from flask_socketio_jwt.core.metrics import NullMetrics
 from flask_socketio_jwt.core.registry import SocketInfo
+from flask_socketio_jwt.core.revocation import issued_ms, session_of
+from flask_socketio_jwt.core.state import State, get_state
+from flask_socketio_jwt.core.tokens import Verified
 from flask_socketio_jwt.extension import SocketJWT
+from flask_socketio_jwt.gate import verify_token
 from flask_socketio_jwt.namespace import AuthNamespace
 from flask_socketio_jwt.tables import audit_table
 from flask_socketio_jwt.testing import SocketTestClient, access_token, socket_client
 
 __all__ = [
+    "AUDIT_KINDS",
     "AuthError",
     "AuthNamespace",
+    "Conflict",
+    "FailureCounter",
+    "Forbidden",
     "InvalidPayload",
+    "NotFound",
+    "NotJoined",
+    "NullMetrics",
+    "OriginForbidden",
     "RateLimited",
     "SocketInfo",
     "SocketJWT",
     "SocketJWTError",
     "SocketTestClient",
+    "State",
+    "TokenBucket",
+    "TooManyConnections",
+    "Unavailable",
+    "Verified",
     "access_token",
     "audit_table",
+    "auth_error",
+    "get_state",
+    "issued_ms",
+    "session_of",
     "socket_client",
+    "verify_token",
 ]

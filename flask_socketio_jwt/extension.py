@@ -20,6 +20,7 @@ from flask_socketio_jwt.runtime import checks as runtime
 from flask_socketio_jwt.transport import SocketTransport, adopt_server, bind_options, host_origins
 
 EXTENSION_KEY = "flask-socketio-jwt"
+FILLED_ATTR = "_socketio_jwt_filled"  # on a SocketIO: the options init_app filled in, not the host's
 OPTIONS = frozenset({"audit_table", "engine", "session_user", "socketio_options", "revalidate",
                      "public_namespaces"})
 Revalidate = Callable[[list[SocketInfo]], Iterable["str | tuple[str, str]"]]
@@ -63,13 +64,19 @@ class SocketJWT:
         on = hardening.patches_enabled(app)
         from flask_socketio_jwt import patches
 
-        given = {**socketio.server_options, **opts.get("socketio_options", {})}
+        # The host's own options: what it gave SocketIO, not what an earlier init_app of this
+        # extension filled in for another app bound to the same SocketIO object.
+        filled: frozenset[str] = getattr(socketio, FILLED_ATTR, frozenset())
+        host_options = opts.get("socketio_options", {})
+        given = {**{k: v for k, v in socketio.server_options.items() if k not in filled}, **host_options}
         bound = app.extensions.get("socketio") is socketio and getattr(socketio, "server", None) is not None
         if not bound:
             indexed = on and patches.usable(manager)
             client_manager = manager.client_manager(app.config.get("SOCKETIO_JWT_MESSAGE_QUEUE") or None,
                                                     app.config["SOCKETIO_JWT_CHANNEL"], indexed_rooms=indexed)
-            socketio.init_app(app, **{**bind_options(app, given, client_manager), **opts.get("socketio_options", {})})
+            fill = bind_options(app, given, client_manager)
+            socketio.init_app(app, **{**fill, **host_options})
+            setattr(socketio, FILLED_ATTR, frozenset(fill))
         else:
             adopt_server(app, socketio, given)
         origins = host_origins(app, given)

@@ -37,7 +37,7 @@ from flask_socketio_jwt import handshake
 from flask_socketio_jwt.core import outage
 from flask_socketio_jwt.core.errors import InvalidPayload, SocketJWTError
 from flask_socketio_jwt.core.registry import SocketInfo
-from flask_socketio_jwt.core.state import State, get_state
+from flask_socketio_jwt.core.state import get_state
 from flask_socketio_jwt.core.tokens import Verified, verify
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,18 @@ def current_socket() -> SocketInfo | None:
     return info
 
 
-def verify_token(token: object, state: State) -> Verified:
-    """Verify an access token on the host's JWTManager with this app's extension settings."""
+def verify_token(token: object, token_type: str = "access") -> Verified:
+    """Every check the host's `@jwt_required()` runs on a token (needs an app context); raises AuthError.
+
+    The host's algorithms and keys, `SOCKETIO_JWT_MAX_TOKEN_BYTES` and
+    `SOCKETIO_JWT_REQUIRED_CLAIMS`, the token type, then its blocklist, verification and user
+    loaders, in flask-jwt-extended's order. For the host's own entry points that are not an HTTP
+    request (a namespace with a handshake of its own, a job).
+    """
     cfg = current_app.config
     return verify(token, max_bytes=int(cfg["SOCKETIO_JWT_MAX_TOKEN_BYTES"]),
-                  required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), decoder=state.decoder)
+                  required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), token_type=token_type,
+                  decoder=get_state().decoder)
 
 
 def _wrapper(fn: Callable[..., Any], base: Callable[..., Any]) -> Callable[..., Any]:
@@ -216,7 +223,7 @@ class Gate:
             hub.check_address(addr)
             handshake.check_origin()
             mark = hub.mark()  # a revocation arriving from here on is caught by admit()
-            ident = verify_token(handshake.handshake_token(auth), state)
+            ident = verify_token(handshake.handshake_token(auth))
             user_id = ident.identity
             extra = state.session_user(ident.user) if state.session_user and ident.user is not None else {}
             session = hub.admit(sid, ident, addr, user={**extra, "id": ident.identity}, namespace=namespace,
@@ -318,7 +325,7 @@ class Gate:
         state = get_state()
         try:
             mark = state.hub.mark()
-            ident = verify_token(payload["token"], state)
+            ident = verify_token(payload["token"])
             ack = state.hub.refreshed(sid, ident, mark)
         except SocketJWTError as exc:
             state.hub.refresh_refused(sid, exc.code)

@@ -9,6 +9,8 @@ from flask_jwt_extended import create_access_token
 from flask_socketio import SocketIO, SocketIOTestClient
 from socketio import packet
 
+__all__ = ["SocketTestClient", "access_token", "socket_client"]
+
 _TOKEN: Any = object()
 KICK_EVENTS = frozenset({"auth_revoked", "auth_expired"})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flask_socketio_jwt.core.audit import KINDS
+from flask_socketio_jwt import AUDIT_KINDS as KINDS
 from realtime.contract import ACK_ERRORS, CONNECT_REFUSALS, ROOM_PATTERN, SCHEMAS, TOKEN_ERRORS, USER_ID_PATTERN, ref
 
 VERSION = "1.0.0"

@@ -12,7 +12,7 @@ import re
 from functools import cache
 from typing import Any
 
-from flask_socketio_jwt.core.errors import InvalidPayload
+from flask_socketio_jwt import InvalidPayload
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.\-]{3,32}$"
 ROOM_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from flask_socketio_jwt.core.metrics import NullMetrics
+from flask_socketio_jwt import NullMetrics
 
 EVENTS = frozenset({"whoami", "join", "leave", "message", "presence", "refresh"})
 REFUSAL_CODES = frozenset({"auth_required", "token_invalid", "token_expired", "token_revoked",

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from flask_socketio_jwt.core.errors import Forbidden, InvalidPayload
+from flask_socketio_jwt import Forbidden, InvalidPayload
 from models import Message, User
 from realtime import dbwrite
 

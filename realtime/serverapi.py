@@ -21,9 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from flask_socketio_jwt.core.errors import AppError, NotFound
-from flask_socketio_jwt.core.limits import TokenBucket
-from flask_socketio_jwt.core.state import State
+from flask_socketio_jwt import NotFound, SocketJWTError, State, TokenBucket
 from models import User
 from realtime import dbwrite, rooms, tokens
 
@@ -32,7 +30,7 @@ MIN_KEY_CHARS = 32
 EMIT_OP = "server_emit"
 
 
-class PayloadTooLarge(AppError):
+class PayloadTooLarge(SocketJWTError):
     code, status, message = "payload_too_large", 413, "The payload is too large."
 
 
@@ -186,7 +184,7 @@ class ServerApi:
     def _transport(self) -> Any:
         transport = self.state.hub.transport
         if transport is None:
-            raise AppError("The socket layer is not running.")
+            raise SocketJWTError("The socket layer is not running.")
         return transport
 
     def _user(self, user_id: str) -> int:

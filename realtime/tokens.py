@@ -12,13 +12,10 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import g
 
 from extensions import db
-from flask_socketio_jwt.core import tokens as core_tokens
-from flask_socketio_jwt.core.errors import AuthError, auth_error
-from flask_socketio_jwt.core.revocation import issued_ms, session_of
-from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt import AuthError, auth_error, issued_ms, session_of, verify_token
 from models import RevokedToken, User
 
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "type")
@@ -153,10 +150,7 @@ def lookup_user(claims: dict) -> UserCheck | None:
 
 def verify(token: object, expected_type: str = "access") -> Identity:
     """Every check a protected route or socket connect needs (the app's JWTManager); raises AuthError."""
-    cfg = current_app.config
-    ok = core_tokens.verify(token, max_bytes=int(cfg["SOCKETIO_JWT_MAX_TOKEN_BYTES"]),
-                            required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), token_type=expected_type,
-                            decoder=get_state().decoder)
+    ok = verify_token(token, expected_type)
     user, claims = ok.user, ok.claims
     return Identity(user_id=ok.identity, username=user.username, jti=ok.jti,
                     exp=ok.exp, iat=int(claims["iat"]), type=claims["type"],

@@ -29,9 +29,7 @@ from flask import Flask
 from socketio import PubSubManager
 from socketio.exceptions import ConnectionRefusedError
 
-from flask_socketio_jwt.core.errors import AppError, Forbidden, auth_error
-from flask_socketio_jwt.core.registry import SocketInfo
-from flask_socketio_jwt.core.state import State
+from flask_socketio_jwt import Forbidden, SocketInfo, SocketJWTError, State, auth_error, get_state
 from realtime import tokens
 
 log = logging.getLogger(__name__)
@@ -126,11 +124,11 @@ class AdminView:
             with self.app.app_context():
                 self.state.hub.check_address(addr)
                 if not _origin_ok(environ, self.app.config["CORS_ALLOWED_ORIGINS"]):
-                    raise AppError("This origin may not open a socket.", code="origin_forbidden", status=403)
+                    raise SocketJWTError("This origin may not open a socket.", code="origin_forbidden", status=403)
                 ident = tokens.verify(_token(auth), "access")
                 if not ident.is_admin:
                     raise Forbidden("Admins only.")
-        except AppError as exc:
+        except SocketJWTError as exc:
             if exc.code not in ("rate_limited", "origin_forbidden"):
                 self.state.hub.auth_failures.hit(addr or "?")
             self.state.audit.enqueue("admin_ui_refused", sid=sid, remote_addr=addr, code=exc.code)
@@ -272,7 +270,7 @@ def init_app(app: Flask) -> AdminView | None:
     from blueprints import admin_ui
     from extensions import socketio
 
-    view = AdminView(app, socketio, app.extensions["flask-socketio-jwt:state"]).install()
+    view = AdminView(app, socketio, get_state(app)).install()
     app.extensions["admin_ui"] = view
     app.register_blueprint(admin_ui.bp, url_prefix="/admin/socketio")
     return view

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from extensions import db
-from flask_socketio_jwt.core.errors import Forbidden
+from flask_socketio_jwt import Forbidden
 from models import User
 from realtime import rooms
 

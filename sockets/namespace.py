@@ -7,9 +7,7 @@ from typing import Any
 from flask import current_app
 
 from extensions import db
-from flask_socketio_jwt import AuthNamespace
-from flask_socketio_jwt.core.errors import NotJoined
-from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt import AuthNamespace, NotJoined, get_state
 from realtime import rooms
 from sockets import dm
 

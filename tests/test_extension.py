@@ -14,9 +14,8 @@ from flask import Flask
 from flask_jwt_extended import JWTManager, current_user, get_jwt, get_jwt_header, get_jwt_identity
 from flask_socketio import SocketIO
 
-from flask_socketio_jwt import AuthNamespace, SocketJWT, access_token, socket_client
+from flask_socketio_jwt import AuthNamespace, SocketJWT, access_token, get_state, socket_client
 from flask_socketio_jwt import patches as patch_checks
-from flask_socketio_jwt.core.state import get_state
 from flask_socketio_jwt.core.tokens import stock_decode
 from flask_socketio_jwt.hardening import HARDENING_KEY
 from flask_socketio_jwt.patches import jwtdecode

@@ -64,3 +64,30 @@ def test_the_floor_pass_installs_exactly_the_declared_floors():
     for name, low in declared.items():
         have = pinned[name] + (0,) * (len(low) - len(pinned[name]))
         assert have[:len(low)] == low and all(x == 0 for x in have[len(low):]), (name, low, pinned[name])
+
+
+APP_FILES = [ROOT / name for name in ("app.py", "wsgi.py", "cli.py", "config.py", "extensions.py", "models.py",
+                                      "gunicorn.conf.py")] + sorted(
+    p for folder in ("blueprints", "sockets", "realtime") for p in (ROOT / folder).glob("*.py"))
+# What the package documents as public: its top-level names and these modules.
+PUBLIC_MODULES = {"flask_socketio_jwt", "flask_socketio_jwt.testing", "flask_socketio_jwt.gunicorn",
+                  "flask_socketio_jwt.runtime"}
+
+
+def test_the_app_uses_only_the_public_api():
+    """The package's first user needs nothing a stranger's app could not import."""
+    import importlib
+
+    for path in APP_FILES:
+        source = path.read_text()
+        assert "flask-socketio-jwt:" not in source, f"{path.name} reads the package's app.extensions keys"
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flask_socketio_jwt"):
+                assert node.module in PUBLIC_MODULES, f"{path.name} imports {node.module}"
+                public = set(importlib.import_module(node.module).__all__)
+                for alias in node.names:
+                    assert alias.name in public, f"{path.name} imports {node.module}.{alias.name}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("flask_socketio_jwt"):
+                        assert alias.name in PUBLIC_MODULES, f"{path.name} imports {alias.name}"

@@ -20,8 +20,7 @@ from flask import Flask, request
 from flask_jwt_extended import JWTManager, current_user, get_jwt, get_jwt_identity
 from flask_socketio import ConnectionRefusedError, Namespace, SocketIO
 
-from flask_socketio_jwt import AuthNamespace, SocketJWT, SocketTestClient, access_token, socket_client
-from flask_socketio_jwt.core.state import get_state
+from flask_socketio_jwt import AuthNamespace, SocketJWT, SocketTestClient, access_token, get_state, socket_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "stranger-secret-" + "k" * 40
@@ -490,3 +489,18 @@ def test_the_test_client_records_a_kick(make_host):
     assert c.kick() == {"event": "auth_revoked", "code": "token_revoked"}
     assert [p["name"] for p in c.get_received()] == ["auth_revoked"]  # readable after the disconnect
     assert c.kick() == {"event": "auth_revoked", "code": "token_revoked"}
+
+
+def test_a_socketio_bound_again_for_another_app_takes_that_apps_settings(tmp_path):
+    """What init_app filled in for one app is not taken for the host's own option by the next one."""
+    socketio, ext = SocketIO(), SocketJWT()
+    modes = []
+    for i, mode in enumerate(("threading", "eventlet", "threading")):
+        app = Flask(f"app{i}", instance_path=str(tmp_path / str(i)))
+        app.config.update(JWT_SECRET_KEY=SECRET, SOCKETIO_JWT_ASYNC_MODE=mode)
+        JWTManager(app)
+        ext.init_app(app, socketio)
+        modes.append(socketio.server.eio.async_mode)
+        get_state(app).hub.close()
+        get_state(app).audit.close()
+    assert modes == ["threading", "eventlet", "threading"]
