@@ -8,7 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, g, jsonify, request
+from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 from werkzeug.exceptions import HTTPException
 
 from flask_socketio_jwt import InvalidPayload, SocketJWTError, auth_error
@@ -78,20 +79,18 @@ def bearer_token() -> str | None:
 
 
 def token_required(token_type: str = "access") -> Callable:
-    """Run the shared token pipeline; the identity lands in `g.identity` (and flask-jwt-extended's g)."""
+    """The contract's token checks with their codes (the extension's `verify_token`: size, claims as
+    sent, type, this app's loaders), then flask-jwt-extended's own `verify_jwt_in_request`, so
+    get_jwt(), get_jwt_identity() and current_user work as in any route; the identity in `g.identity`."""
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> Any:
             token = bearer_token()
             if token is None:
                 raise auth_error("auth_required")
-            ident = tokens.verify(token, token_type)
-            g.identity = ident
-            # Let get_jwt(), get_jwt_identity() and current_user work in reusing apps.
-            g._jwt_extended_jwt = ident.claims
-            g._jwt_extended_jwt_header = {"alg": current_app.config["JWT_ALGORITHM"]}
-            g._jwt_extended_jwt_user = {"loaded_user": None}
-            g._jwt_extended_jwt_location = "headers"
+            tokens.verify(token, token_type)  # refusals with the contract's codes
+            verify_jwt_in_request(refresh=token_type == "refresh")  # the loaders' answers are cached per token
+            g.identity = tokens.identity_of(get_jwt(), get_current_user())
             return fn(*args, **kwargs)
         return inner
     return wrap

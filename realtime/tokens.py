@@ -148,6 +148,13 @@ def lookup_user(claims: dict) -> UserCheck | None:
     return user if user is not None and user.is_active else None
 
 
+def identity_of(claims: dict, user: UserCheck) -> Identity:
+    """The Identity of a token flask-jwt-extended verified (its claims and the user its loader found)."""
+    return Identity(user_id=str(user.id), username=user.username, jti=claims["jti"], exp=int(claims["exp"]),
+                    iat=int(claims["iat"]), type=claims["type"], is_admin=bool(user.is_admin), claims=claims,
+                    ses=session_of(claims), issued_ms=issued_ms(claims))
+
+
 def verify(token: object, expected_type: str = "access") -> Identity:
     """Every check a protected route or socket connect needs (the app's JWTManager); raises AuthError."""
     ok = verify_token(token, expected_type)
@@ -193,5 +200,5 @@ def revoke(jti: str, user_id: int | None, exp: int) -> None:
                                     expires_at=datetime.fromtimestamp(exp, UTC)))
 
 
-__all__ = ["AuthError", "Identity", "verify", "check_claims", "check_header", "find_revoked",
+__all__ = ["AuthError", "Identity", "identity_of", "verify", "check_claims", "check_header", "find_revoked",
            "is_revoked_token", "issued_ms", "load_user", "lookup_user", "revoke", "revoked_before", "session_of"]
