@@ -96,19 +96,23 @@ class SocketJWT:
         app.extensions[EXTENSION_KEY] = self
 
     def revoke(self, *, jti: str | None = None, user_id: Any = None, jtis: Iterable[str] = (),
-               issued_before_ms: int | None = None) -> None:
+               issued_before_ms: int | None = None, code: str = "token_revoked") -> None:
         """Kick every live socket on this token, or of this user, on every process (needs an app context).
 
         `jti` (or several, `jtis`) also names a login session: sockets whose token carries it as
         its `ses` claim go too. With `user_id`, `issued_before_ms` spares the user's tokens issued
         after that instant (their `iat_ms` claim, else the start of their `iat` second).
+        `code` is what `auth_revoked` tells the client: `token_revoked`, or `user_unknown` for a
+        user you disabled or deleted.
         """
+        if code not in ("token_revoked", "user_unknown"):
+            raise ValueError("revoke(code=) is token_revoked or user_unknown")
         names = [*([jti] if jti is not None else []), *jtis]
         if not names and user_id is None:
             raise TypeError("revoke() needs jti=, jtis= or user_id=")
         state = core_state.get_state(current_app)
         state.hub.revoke(jtis=names, user_id=None if user_id is None else str(user_id),
-                         before_ms=issued_before_ms if user_id is not None else None)
+                         before_ms=issued_before_ms if user_id is not None else None, code=code)
 
 
     def failure_counter(self, name: str, limit: int, window: float, app: Flask | None = None) -> FailureCounter:

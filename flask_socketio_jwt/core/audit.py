@@ -35,6 +35,8 @@ KINDS = frozenset({
     # The server API and the admin view (docs/server-api.md).
     "server_publish", "server_emit", "server_disconnect", "server_read", "server_refused",
     "admin_ui_connect", "admin_ui_refused",
+    # The app's `flask user disable|enable` (docs/audit.md).
+    "user_disabled", "user_enabled",
 })
 MAX_BACKOFF = 2.0
 

@@ -50,6 +50,10 @@ class LocalBus:
         """Nothing to release."""
 
 
+# Why a revocation ends a socket, as `auth_revoked` tells the client.
+REVOKE_CODES = frozenset({"token_revoked", "user_unknown"})
+
+
 class Hub:
     """Connection lifecycle shared by the socket namespace and the REST blueprints."""
 
@@ -227,18 +231,23 @@ class Hub:
                            remote_addr=addr, code=code)
 
     def revoke(self, *, jtis: list[str] | None = None, user_id: str | None = None,
-               before_ms: int | None = None) -> None:
+               before_ms: int | None = None, code: str = "token_revoked") -> None:
         """Kick every socket on these jtis or sessions (or of this user, issued at or before
-        `before_ms` when given), on whichever process holds it."""
-        self.bus.publish({"op": "revoke", "jtis": list(jtis or []), "user_id": user_id, "before_ms": before_ms})
+        `before_ms` when given), on whichever process holds it; `code` says why (`auth_revoked`)."""
+        message = {"op": "revoke", "jtis": list(jtis or []), "user_id": user_id, "before_ms": before_ms}
+        if code != "token_revoked":
+            message["code"] = code
+        self.bus.publish(message)
 
     def _on_bus(self, message: dict) -> None:
         if message.get("op") != "revoke":
             return
         self.revocations.record(message)
+        code = message.get("code")
+        code = code if code in REVOKE_CODES else "token_revoked"
         for info in list(self.registry.local.values()):
             if names(message, info):
-                self.kick(info.sid, "token_revoked", event="auth_revoked")
+                self.kick(info.sid, code, event="auth_revoked")
 
     def _sweep_kick(self, sid: str, code: str) -> bool:
         if self.registry.get(sid) is None:

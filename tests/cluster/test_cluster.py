@@ -199,3 +199,33 @@ def _jti(user: dict) -> str:
     import jwt
 
     return jwt.decode(user["access"], options={"verify_signature": False})["jti"]
+
+
+def test_cli_disable_kicks_the_users_sockets_on_every_process_with_user_unknown(cluster, peers) -> None:
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    a, b = cluster.servers
+    user = register(a.url, name())
+    on_a, on_b = peers(a.url, user["access"]).connect(), peers(b.url, user["access"]).connect()
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([str(a.bin / "flask"), "--app", "app", "user", *args], cwd=ROOT, env=a.env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout
+
+    assert "disabled user" in cli("disable", user["username"])  # its own process: through Redis
+    for sock in (on_a, on_b):
+        assert sock.wait("auth_revoked", timeout=5) == {"code": "user_unknown"}
+        assert sock.disconnected.wait(3)
+    assert peers(b.url, user["access"]).refused() == "user_unknown"
+    me = requests.get(a.url + "/api/auth/me", headers=bearer(user["access"]), timeout=5)
+    assert me.status_code == 401 and me.json()["error"]["code"] == "user_unknown"
+    assert "enabled user" in cli("enable", user["username"])
+    assert requests.get(a.url + "/api/auth/me", headers=bearer(user["access"]), timeout=5).status_code == 200
+    with psycopg.connect(a.env["FLASK_SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg", "postgresql")) as conn:
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM audit_events WHERE user_id = %s AND kind LIKE 'user_%%'"
+                                            " ORDER BY id", (int(user["id"]),))]
+    assert kinds == ["user_disabled", "user_enabled"]
