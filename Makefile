@@ -126,9 +126,11 @@ $(NEXT_DIR)/.next/BUILD_ID: $(NEXT_DIR)/node_modules/.installed $(NEXT_SOURCES)
 nextjs-deps: $(NEXT_DIR)/node_modules/.installed
 nextjs-build: $(NEXT_DIR)/.next/BUILD_ID
 
-# Flask on 127.0.0.1:5000 and the Next.js app on http://127.0.0.1:3000 (examples/nextjs/README.md).
+# Flask on HOST:PORT (as `make run`: 127.0.0.1:5000) and the Next.js app on HOST:NEXT_PORT (3000);
+# examples/nextjs/README.md.
+NEXT_PORT ?= 3000
 run-nextjs: deps vendor nextjs-build
-	bash $(NEXT_DIR)/run-with-flask.sh
+	FLASK_HOST=$(HOST) FLASK_PORT=$(PORT) NEXT_PORT=$(NEXT_PORT) bash $(NEXT_DIR)/run-with-flask.sh
 
 lint: dev-deps
 	.venv/bin/ruff check .

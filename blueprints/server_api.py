@@ -136,7 +136,7 @@ def presence(room: str):
     room = _room(room)
     _args(set())
     members = api().presence(room)
-    _audit("server_read", op="presence", room=room)
+    _audit("server_read", op="presence", room=room, count=len(members))
     return jsonify({"room": room, "members": members})
 
 

@@ -102,3 +102,48 @@ def test_the_server_sender_cannot_log_in_or_be_targeted(app) -> None:
     assert r.status_code == 404
     r = client.post("/api/auth/login", json={"username": "@server", "password": "whatever-123"})
     assert r.status_code == 400
+
+
+def documented_audit_fields() -> dict[str, set[str]]:
+    """kind -> the detail fields docs/server-api.md lists for it (names in backticks, values in parentheses left out)."""
+    import re
+
+    from tests.conftest import ROOT
+
+    table = (ROOT / "docs" / "server-api.md").read_text().split("## Audit rows", 1)[1]
+    fields = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`server_"):
+            detail = re.sub(r"\([^)]*\)", "", cells[3])
+            fields[cells[0].strip("`")] = set(re.findall(r"`([a-z_]+)`", detail))
+    return fields
+
+
+def test_every_server_api_audit_row_has_the_fields_its_doc_lists(app, tokens, socket_client) -> None:
+    from flask_socketio_jwt import get_state
+
+    unlimited(app)
+    client, h = app.test_client(), bearer(KEY)
+    user = tokens.user()
+    socket_client(user["access"])
+    assert client.post("/api/server/rooms/a/messages", json={"text": "hi"}, headers=h).status_code == 201
+    assert client.post(f"/api/server/users/{user['id']}/events", json={"event": "x"}, headers=h).status_code == 200
+    assert client.get("/api/server/rooms/a/presence", headers=h).status_code == 200
+    assert client.get("/api/server/rooms/a/messages", headers=h).status_code == 200
+    assert client.get("/api/server/users/online", headers=h).status_code == 200
+    assert client.post(f"/api/server/users/{user['id']}/disconnect", json={"revoke": False},
+                       headers=h).status_code == 200
+    assert client.get("/api/server/users/online", headers=bearer("wrong-" + KEY)).status_code == 401
+    get_state(app).audit.flush()
+    from extensions import db
+    from models import AuditEvent
+
+    with app.app_context():
+        rows = [(r.kind, r.detail) for r in db.session.query(AuditEvent).filter(AuditEvent.kind.like("server_%"))]
+    documented = documented_audit_fields()
+    assert {kind for kind, _ in rows} == set(documented)
+    for kind, detail in rows:
+        room_read = kind == "server_read" and detail.get("op") in ("presence", "history")
+        expected = documented[kind] - ({"room"} if kind == "server_read" and not room_read else set())
+        assert expected <= set(detail), (kind, detail, expected)

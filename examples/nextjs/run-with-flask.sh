@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Runs the Flask app (gunicorn, eventlet) and this Next.js app side by side on loopback:
-#   Flask    http://127.0.0.1:${FLASK_PORT:-5000}   (CORS_ALLOWED_ORIGINS lets the Next.js origin in)
-#   Next.js  http://127.0.0.1:${NEXT_PORT:-3000}
+# Runs the Flask app (gunicorn, eventlet) and this Next.js app side by side:
+#   Flask    http://${FLASK_HOST:-127.0.0.1}:${FLASK_PORT:-5000}   (CORS_ALLOWED_ORIGINS lets the Next.js origin in)
+#   Next.js  http://${FLASK_HOST:-127.0.0.1}:${NEXT_PORT:-3000}
+# `make run-nextjs HOST=... PORT=... NEXT_PORT=...` sets them, as `make run` takes HOST and PORT.
 # From the repository root: `make run-nextjs` (installs, builds, then runs this). Ctrl-C stops both.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
+host="${FLASK_HOST:-127.0.0.1}"
 flask_port="${FLASK_PORT:-5000}"
 next_port="${NEXT_PORT:-3000}"
-next_origin="http://127.0.0.1:$next_port"
+next_origin="http://$host:$next_port"
+flask_url="http://$host:$flask_port"
 
 # NextAuth encrypts its session cookie with NEXTAUTH_SECRET: made once, kept in instance/.
 secret_file="$root/instance/nextauth-secret"
@@ -28,12 +31,14 @@ cd "$root"
 export FLASK_CORS_ALLOWED_ORIGINS="[\"$next_origin\"]"
 .venv/bin/flask --app app db upgrade
 .venv/bin/gunicorn -k eventlet -w 1 --worker-connections 10000 --no-control-socket \
-    -b "127.0.0.1:$flask_port" wsgi:app &
+    -b "$host:$flask_port" wsgi:app &
 flask_pid=$!
 trap 'kill "$flask_pid" 2>/dev/null; wait "$flask_pid" 2>/dev/null || true' EXIT INT TERM
 
 cd "$here"
-NEXT_PUBLIC_SOCKET_URL="http://127.0.0.1:$flask_port" \
-REALTIME_API_URL="http://127.0.0.1:$flask_port" \
+echo "Flask:   $flask_url"
+echo "Next.js: $next_origin   (open this one)"
+NEXT_PUBLIC_SOCKET_URL="$flask_url" \
+REALTIME_API_URL="$flask_url" \
 NEXTAUTH_URL="$next_origin" NEXTAUTH_SECRET="$NEXTAUTH_SECRET" NEXT_TELEMETRY_DISABLED=1 \
-    node_modules/.bin/next start --hostname 127.0.0.1 --port "$next_port"
+    node_modules/.bin/next start --hostname "$host" --port "$next_port"
