@@ -105,7 +105,7 @@ def test_the_server_sender_cannot_log_in_or_be_targeted(app) -> None:
 
 
 def documented_audit_fields() -> dict[str, set[str]]:
-    """kind -> the detail fields docs/server-api.md lists for it (names in backticks, values in parentheses left out)."""
+    """kind -> the detail fields docs/server-api.md lists for it (backticked names; values in parentheses left out)."""
     import re
 
     from tests.conftest import ROOT

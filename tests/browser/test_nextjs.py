@@ -383,3 +383,32 @@ def test_pages_carry_a_content_security_policy(stack):
         assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp, (path, dict(r.headers))
         assert f"connect-src 'self' {flask.url} {flask.url.replace('http', 'ws')}" in csp
         assert r.headers.get("X-Frame-Options") == "DENY" and r.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+def test_an_incoming_dm_shows_up_live_with_an_unread_mark(stack, contexts):
+    flask, app = stack
+    alice, bob = new_user(flask, "alice"), new_user(flask, "bob")
+    a = Tab(contexts(), app.url).sign_in(alice)
+    b = Tab(contexts(), app.url).sign_in(bob)
+    room = "dm." + ".".join(sorted([alice, bob]))
+    a.dm(bob)
+    expect(a.page.get_by_test_id("current-room")).to_have_text(room, timeout=T)
+    a.say("are you there?")
+    # Bob does nothing: the conversation appears in his list, marked unread, lobby still open.
+    listed = b.page.get_by_role("list", name="Rooms").locator("li", has_text=room)
+    expect(listed).to_have_attribute("data-unread", "true", timeout=T)
+    expect(b.page.get_by_test_id("current-room")).to_have_text("lobby")
+    listed.locator("button").first.click()
+    expect(b.messages()).to_contain_text("are you there?", timeout=T)
+    expect(listed).not_to_have_attribute("data-unread", "true")
+    for t in (a, b):
+        assert t.errors == [], t.errors
+
+
+@pytest.mark.parametrize("path", ["/", "/some/page?x=1"])
+def test_a_signed_out_visit_lands_on_the_sign_in_page(stack, contexts, path):
+    _, app = stack
+    page = contexts().new_page()
+    page.goto(app.url + path)
+    expect(page).to_have_url(re.compile(re.escape(app.url) + r"/signin\?callbackUrl="), timeout=T)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=T)

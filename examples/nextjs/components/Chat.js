@@ -9,7 +9,8 @@ const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 const DEFAULT_ROOM = "lobby";
 const MESSAGE_LIMIT = 500;
 
-const INITIAL = { rooms: { [DEFAULT_ROOM]: { messages: [], members: [], lastId: null } }, current: DEFAULT_ROOM };
+const EMPTY_ROOM = { messages: [], members: [], lastId: null, unread: false };
+const INITIAL = { rooms: { [DEFAULT_ROOM]: EMPTY_ROOM }, current: DEFAULT_ROOM };
 
 function withMessages(room, list) {
   const seen = new Set(room.messages.map((m) => m.id));
@@ -25,8 +26,15 @@ function reducer(state, action) {
     case "open":
       return {
         current: action.room,
-        rooms: room ? state.rooms : { ...state.rooms, [action.room]: { messages: [], members: [], lastId: null } },
+        rooms: { ...state.rooms, [action.room]: room ? { ...room, unread: false } : EMPTY_ROOM },
       };
+    case "notice": {
+      // Something arrived for a room that is not the open one (a DM someone started, a message):
+      // listed, marked unread, not opened.
+      if (action.room === state.current) return state;
+      const base = room || EMPTY_ROOM;
+      return { ...state, rooms: { ...state.rooms, [action.room]: { ...base, unread: true } } };
+    }
     case "close": {
       const rooms = { ...state.rooms };
       delete rooms[action.room];
@@ -86,7 +94,28 @@ export default function Chat({ username }) {
     if (!sid) return;
     for (const [room, r] of Object.entries(roomsRef.current)) join(room, r.lastId);
   }, [sid, join]);
-  useEffect(() => on("message", (m) => m && dispatch({ type: "messages", room: m.room, messages: [m] })), [on]);
+  const current = state.current;
+  useEffect(
+    () =>
+      on("message", (m) => {
+        if (!m) return;
+        dispatch({ type: "messages", room: m.room, messages: [m] });
+        if (m.room !== current && m.user !== username) dispatch({ type: "notice", room: m.room });
+      }),
+    [on, current, username],
+  );
+  // A DM someone else opened or wrote in: listed at once with an unread mark, and joined so its
+  // messages (and history) arrive without the receiver doing anything.
+  useEffect(
+    () =>
+      on("dm", (p) => {
+        if (!p || !ROOM_RE.test(p.room || "")) return;
+        const known = Boolean(roomsRef.current[p.room]);
+        dispatch({ type: "notice", room: p.room });
+        if (!known) join(p.room, null);
+      }),
+    [on, join],
+  );
   useEffect(
     () => on("presence", (p) => p && Array.isArray(p.members) && dispatch({ type: "members", room: p.room, members: p.members })),
     [on],
@@ -147,7 +176,7 @@ export default function Chat({ username }) {
     }
   }
 
-  const current = state.current ? state.rooms[state.current] : null;
+  const shown = state.current ? state.rooms[state.current] : null;
   return (
     <div className="chat">
       <aside className="sidebar">
@@ -162,9 +191,19 @@ export default function Chat({ username }) {
             <button type="submit">DM</button>
           </form>
           <ul className="rooms" aria-label="Rooms">
-            {Object.keys(state.rooms).map((room) => (
-              <li key={room} className={room === state.current ? "current" : ""}>
-                <button type="button" onClick={() => dispatch({ type: "open", room })}>{room}</button>
+            {Object.entries(state.rooms).map(([room, r]) => (
+              <li
+                key={room}
+                className={[room === state.current ? "current" : "", r.unread ? "unread" : ""].join(" ").trim()}
+                data-unread={r.unread ? "true" : undefined}
+              >
+                <button
+                  type="button"
+                  title={r.unread ? "new messages" : undefined}
+                  onClick={() => dispatch({ type: "open", room })}
+                >
+                  {room}
+                </button>
                 <button type="button" className="leave" aria-label={`Leave ${room}`} onClick={() => leave(room)}>×</button>
               </li>
             ))}
@@ -173,7 +212,7 @@ export default function Chat({ username }) {
         <section className="panel">
           <h2>Here now</h2>
           <ul className="presence" aria-label="Here now">
-            {(current ? current.members : []).map((m) => (
+            {(shown ? shown.members : []).map((m) => (
               <li key={m}>{m}</li>
             ))}
           </ul>
@@ -184,7 +223,7 @@ export default function Chat({ username }) {
           Room <span data-testid="current-room">{state.current || "-"}</span>
         </h2>
         <ol className="messages" aria-label="Messages" aria-live="polite">
-          {(current ? current.messages : []).map((m) => (
+          {(shown ? shown.messages : []).map((m) => (
             <li key={m.id}>
               <span className="who">{m.user}</span> <span className="text">{m.text}</span>
             </li>
