@@ -12,7 +12,7 @@ from flask import Flask, g, jsonify, request
 from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 from werkzeug.exceptions import HTTPException
 
-from flask_socketio_jwt import InvalidPayload, SocketJWTError, auth_error
+from flask_socketio_jwt import InvalidPayload, SocketJWTError, Unavailable, auth_error, is_outage
 from realtime import tokens
 
 log = logging.getLogger(__name__)
@@ -117,5 +117,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if is_outage(exc):  # the database or Redis cannot be reached now: retryable, no traceback
+            log.warning("%s %s: %s unavailable", request.method, request.path, type(exc).__name__)
+            resp, status = error_body("unavailable", Unavailable().message, 503)
+            resp.headers["Retry-After"] = "1"
+            return resp, status
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_body("internal_error", "Internal error.", 500)

@@ -26,6 +26,7 @@ from flask_socketio_jwt.core.errors import (
 )
 from flask_socketio_jwt.core.limits import FailureCounter, TokenBucket
 from flask_socketio_jwt.core.metrics import NullMetrics
+from flask_socketio_jwt.core.outage import is_outage
 from flask_socketio_jwt.core.registry import SocketInfo
 from flask_socketio_jwt.core.revocation import issued_ms, session_of
 from flask_socketio_jwt.core.state import State, get_state
@@ -62,6 +63,7 @@ __all__ = [
     "audit_table",
     "auth_error",
     "get_state",
+    "is_outage",
     "issued_ms",
     "session_of",
     "socket_client",

@@ -55,25 +55,25 @@ def _op(summary: str, tag: str, responses: dict, **extra: Any) -> dict:
 # (path, method) -> operation. The server API also accepts an admin's access token.
 REST_ROUTES: dict[tuple[str, str], dict] = {
     ("/api/auth/register", "post"): _op(
-        "Create a user", "auth", {"201": _json(ref("User"), "created"), **_errors(400, 409, 413, 415)},
+        "Create a user", "auth", {"201": _json(ref("User"), "created"), **_errors(400, 409, 413, 415, 429, 503)},
         requestBody=_body("Credentials"), security=[]),
     ("/api/auth/login", "post"): _op(
         "Log in: an access and a refresh token", "auth",
-        {"200": _json(ref("TokenPair"), "logged in"), **_errors(400, 401, 413, 415, 429)},
+        {"200": _json(ref("TokenPair"), "logged in"), **_errors(400, 401, 413, 415, 429, 503)},
         requestBody=_body("Credentials"), security=[]),
     ("/api/auth/refresh", "post"): _op(
         "A new access token for a refresh token", "auth",
-        {"200": _json(ref("AccessToken"), "refreshed"), **_errors(401)}, security=[{"refreshToken": []}]),
+        {"200": _json(ref("AccessToken"), "refreshed"), **_errors(401, 503)}, security=[{"refreshToken": []}]),
     ("/api/auth/logout", "post"): _op(
         "Revoke this login (or, with `everywhere`, every token of the user) and kick its sockets", "auth",
-        {"200": _json(ref("Revoked"), "revoked token ids"), **_errors(400, 401, 413, 415)},
+        {"200": _json(ref("Revoked"), "revoked token ids"), **_errors(400, 401, 413, 415, 503)},
         requestBody=_body("LogoutRequest", required=False), security=[{"accessToken": []}]),
     ("/api/auth/me", "get"): _op(
-        "The user a token names", "auth", {"200": _json(ref("User"), "the user"), **_errors(401)},
+        "The user a token names", "auth", {"200": _json(ref("User"), "the user"), **_errors(401, 503)},
         security=[{"accessToken": []}]),
     ("/api/audit", "get"): _op(
         "Audit rows, newest first (admins only)", "audit",
-        {"200": _json(ref("AuditPage"), "a page of rows"), **_errors(400, 401, 403)},
+        {"200": _json(ref("AuditPage"), "a page of rows"), **_errors(400, 401, 403, 503)},
         security=[{"accessToken": []}],
         parameters=[_query("kind", {"enum": sorted(KINDS)}, "only this kind"),
                     _query("user_id", _ID, "only this user"),
@@ -96,11 +96,11 @@ REST_ROUTES: dict[tuple[str, str], dict] = {
     # -- server API --------------------------------------------------------------------------
     ("/api/server/rooms/{room}/messages", "post"): _op(
         "Publish a message to a room as `@server` (stored in its history, then broadcast)", "server",
-        {"201": _json(ref("Message"), "stored and broadcast"), **_errors(400, 401, 403, 413, 415, 429)},
+        {"201": _json(ref("Message"), "stored and broadcast"), **_errors(400, 401, 403, 413, 415, 429, 503)},
         parameters=[_ROOM], requestBody=_body("PublishRequest"), security=_SERVER_SECURITY),
     ("/api/server/rooms/{room}/messages", "get"): _op(
         "A room's history: the last `limit` messages, or those after `since_id`", "server",
-        {"200": _json(ref("History"), "oldest first"), **_errors(400, 401, 403, 429)},
+        {"200": _json(ref("History"), "oldest first"), **_errors(400, 401, 403, 429, 503)},
         parameters=[_ROOM, _query("since_id", _ID, "messages after this id (oldest first, at most HISTORY_MAX)"),
                     _query("limit", {"type": "string", "pattern": r"^[0-9]{1,19}$"},
                            "without since_id: how many of the latest (default HISTORY_LIMIT, capped at "
@@ -108,22 +108,22 @@ REST_ROUTES: dict[tuple[str, str], dict] = {
         security=_SERVER_SECURITY),
     ("/api/server/rooms/{room}/presence", "get"): _op(
         "Who is in a room now, on every process", "server",
-        {"200": _json(ref("Presence"), "members, sorted"), **_errors(400, 401, 403, 429)},
+        {"200": _json(ref("Presence"), "members, sorted"), **_errors(400, 401, 403, 429, 503)},
         parameters=[_ROOM], security=_SERVER_SECURITY),
     ("/api/server/users/online", "get"): _op(
         "Users with a live socket, on every process, by id", "server",
-        {"200": _json(ref("OnlineUsers"), "a page of users"), **_errors(400, 401, 403, 429)},
+        {"200": _json(ref("OnlineUsers"), "a page of users"), **_errors(400, 401, 403, 429, 503)},
         parameters=[_query("after_id", _ID, "users with a larger id (the previous page's next_after_id)"),
                     _query("limit", {"type": "string", "pattern": r"^[0-9]{1,19}$"},
                            "page size, default and cap 1000")],
         security=_SERVER_SECURITY),
     ("/api/server/users/{user_id}/events", "post"): _op(
         "Send `server_event` to every live socket of a user, on every process", "server",
-        {"200": _json(ref("EmitResult"), "sent"), **_errors(400, 401, 403, 404, 413, 415, 429)},
+        {"200": _json(ref("EmitResult"), "sent"), **_errors(400, 401, 403, 404, 413, 415, 429, 503)},
         parameters=[_USER], requestBody=_body("EmitRequest"), security=_SERVER_SECURITY),
     ("/api/server/users/{user_id}/disconnect", "post"): _op(
         "Kick a user's sockets (or one token's) with `auth_revoked`, and revoke the token(s)", "server",
-        {"200": _json(ref("DisconnectResult"), "kicked"), **_errors(400, 401, 403, 404, 413, 415, 429)},
+        {"200": _json(ref("DisconnectResult"), "kicked"), **_errors(400, 401, 403, 404, 413, 415, 429, 503)},
         parameters=[_USER], requestBody=_body("DisconnectRequest", required=False), security=_SERVER_SECURITY),
 }
 

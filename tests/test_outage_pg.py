@@ -9,7 +9,7 @@ import psycopg
 import pytest
 import requests
 
-from tests.conftest import LiveServer, wait_for
+from tests.conftest import PASSWORD, LiveServer, wait_for
 from tests.services import Postgres
 from tests.sio import Recorder
 
@@ -58,6 +58,11 @@ def test_connect_while_the_database_is_down_is_refused_at_once_with_a_retryable_
             assert took < 3, f"the refusal took {took:.1f} s"
         metrics = requests.get(server.url + "/metrics", timeout=10).text
         assert 'realtime_socket_refusals_total{code="unavailable"} 3.0' in metrics, metrics
+        # REST answers the same retryable code (documented as 503 on every route that needs the database).
+        r = requests.post(server.url + "/api/auth/login", json={"username": u["username"], "password": PASSWORD},
+                          timeout=20)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
+        assert r.headers["Retry-After"] == "1"
     finally:
         pg.resume()
     # Retryable: the same token is admitted once the database is back ...
