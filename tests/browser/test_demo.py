@@ -203,3 +203,33 @@ def test_usable_at_phone_width(new_context, base_url):
     overflow = t.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"page is {overflow}px wider than the phone screen"
     t.assert_clean()
+
+
+FITS = """() => {
+  const input = document.querySelector('#message-input');
+  const style = getComputedStyle(input);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = style.font;
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return ctx.measureText(input.placeholder).width <= room;
+}"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 800)])
+def test_the_conversation_comes_first_on_a_phone(new_context, base_url, tmp_path, width, height):
+    ctx = new_context(viewport={"width": width, "height": height}, is_mobile=width < 760, has_touch=width < 760)
+    t = Tab(ctx, base_url)
+    t.register(username("p"))
+    t.page.screenshot(path=str(tmp_path / f"demo-{width}.png"), full_page=True)
+    composer = t.page.locator("#message-form").bounding_box()
+    conversation = t.page.locator(".conversation").bounding_box()
+    sidebar = t.page.locator(".sidebar").bounding_box()
+    assert composer and conversation and sidebar
+    assert composer["y"] + composer["height"] <= height, f"the composer ends at {composer} on a {height}px screen"
+    assert t.page.evaluate(FITS), "the composer's placeholder is cut off"
+    if width < 760:
+        assert conversation["y"] < sidebar["y"]  # the conversation first; rooms and presence below it
+    else:
+        assert sidebar["x"] < conversation["x"] and abs(sidebar["y"] - conversation["y"]) < 2  # side by side
+    assert (tmp_path / f"demo-{width}.png").stat().st_size > 0
+    t.assert_clean()
