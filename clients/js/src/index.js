@@ -294,20 +294,27 @@ export function createSocket(options = {}) {
     }, inMs);
   }
 
+  // A refreshToken() that failed while the connection is up: try again soon while the token is
+  // still valid (if it runs out, the server sends auth_expired and the reconnect path refreshes
+  // again), or stop on a code that needs a new login.
+  function refreshFailed(myGen, err) {
+    if (closed || myGen !== gen) return;
+    const rc = refreshErrorCode(err);
+    if (TRANSIENT_REFRESH_CODES.has(rc)) {
+      setStatus("connected", null);
+      retryRefreshSoon(myGen);
+    } else {
+      stop(rc);
+    }
+  }
+
   // Cookie mode: refreshToken() sets a new access cookie; a new handshake carries it.
   async function renewCookie(myGen) {
     setStatus("refreshing", null);
     try {
       await doRefreshToken();
     } catch (err) {
-      if (closed || myGen !== gen) return;
-      const rc = refreshErrorCode(err);
-      if (TRANSIENT_REFRESH_CODES.has(rc)) {
-        setStatus("connected", null);
-        retryRefreshSoon(myGen);
-      } else {
-        stop(rc);
-      }
+      refreshFailed(myGen, err);
       return;
     }
     if (closed || myGen !== gen) return;
@@ -324,16 +331,7 @@ export function createSocket(options = {}) {
     try {
       if (token === undefined) token = await doRefreshToken();
     } catch (err) {
-      if (closed || myGen !== gen) return;
-      const rc = refreshErrorCode(err);
-      if (TRANSIENT_REFRESH_CODES.has(rc)) {
-        // Try again soon, while the token is still valid; if it runs out the server
-        // sends auth_expired and the reconnect path refreshes again.
-        setStatus("connected", null);
-        retryRefreshSoon(myGen);
-      } else {
-        stop(rc);
-      }
+      refreshFailed(myGen, err);
       return;
     }
     if (closed || myGen !== gen || socket !== s || !s.connected) return;
