@@ -493,14 +493,14 @@ def test_the_test_client_records_a_kick(make_host):
 
 def test_a_socketio_bound_again_for_another_app_takes_that_apps_settings(tmp_path):
     """What init_app filled in for one app is not taken for the host's own option by the next one."""
-    socketio, ext = SocketIO(), SocketJWT()
-    modes = []
-    for i, mode in enumerate(("threading", "eventlet", "threading")):
+    socketio, ext = SocketIO(async_mode="threading"), SocketJWT()
+    caps = []
+    for i, cap in enumerate((1000, 2000, 1000)):
         app = Flask(f"app{i}", instance_path=str(tmp_path / str(i)))
-        app.config.update(JWT_SECRET_KEY=SECRET, SOCKETIO_JWT_ASYNC_MODE=mode)
+        app.config.update(JWT_SECRET_KEY=SECRET, SOCKETIO_JWT_MAX_MESSAGE_BYTES=cap)
         JWTManager(app)
         ext.init_app(app, socketio)
-        modes.append(socketio.server.eio.async_mode)
+        caps.append(socketio.server.eio.max_http_buffer_size)
         get_state(app).hub.close()
         get_state(app).audit.close()
-    assert modes == ["threading", "eventlet", "threading"]
+    assert caps == [1000, 2000, 1000]
