@@ -292,9 +292,17 @@ class Server:
         self.stop()
 
 
+LEGACY_KEYS = {"FLASK_SOCKETIO_JWT_ASYNC_MODE": "FLASK_SOCKETIO_ASYNC_MODE",
+               "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "FLASK_SOCKET_MAX_CONNECTIONS_PER_USER",
+               "FLASK_SOCKETIO_JWT_RATE_LIMIT": "FLASK_SOCKET_RATE_LIMIT",
+               "FLASK_SOCKETIO_JWT_CONNECT_RATE_LIMIT": "FLASK_SOCKET_CONNECT_RATE_LIMIT",
+               "FLASK_SOCKETIO_JWT_AUTH_FAILURE_LIMIT": "FLASK_AUTH_FAILURE_LIMIT",
+               "FLASK_SOCKETIO_JWT_AUDIT_ENABLED": "FLASK_AUDIT_ENABLED"}
+
+
 def app_env(workdir: Path, secret: str, audit: bool, peer: str = "app-audit-on") -> dict:
     db = workdir / f"{slug(peer)}.sqlite"
-    return {
+    env = {
         "FLASK_SOCKETIO_JWT_ASYNC_MODE": json.dumps(runtime(peer)),
         "FLASK_SQLALCHEMY_DATABASE_URI": json.dumps(f"sqlite:///{db}"),
         "FLASK_JWT_SECRET_KEY": json.dumps(secret),
@@ -307,6 +315,10 @@ def app_env(workdir: Path, secret: str, audit: bool, peer: str = "app-audit-on")
         "FLASK_SOCKETIO_JWT_AUDIT_ENABLED": "true" if audit else "false",
         "FLASK_CORS_ALLOWED_ORIGINS": '["*"]',
     }
+    # Checkouts from before the SOCKETIO_JWT_ config prefix read the old names (bench.ab compares
+    # against them side by side); the current app ignores these.
+    env.update({legacy: env[key] for key, legacy in LEGACY_KEYS.items()})
+    return env
 
 
 def mint_tokens(secret: str, user_ids: list[str], n: int, ttl: int = 7200) -> list[str]:
