@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
 from extensions import db, socketio  # noqa: E402
+from flask_socketio_jwt import get_state  # noqa: E402
 
 PASSWORD = "correct horse battery"
 # The runtime every real server of this test run uses: `WORKER=gevent` runs gunicorn 27's gevent
@@ -62,7 +63,7 @@ def built_app(tmp_path: Path, **overrides: Any) -> Iterator:
     try:
         yield application
     finally:
-        state = application.extensions["flask-socketio-jwt:state"]
+        state = get_state(application)
         state.audit.close()
         state.hub.close()
         with application.app_context():
@@ -80,7 +81,7 @@ def app(tmp_path: Path):
 @pytest.fixture
 def fast_events(app):
     """Lift the per-socket event rate limit for tests that send many events."""
-    app.extensions["flask-socketio-jwt:state"].hub.event_rate = (10_000, 10_000)
+    get_state(app).hub.event_rate = (10_000, 10_000)
 
 
 @pytest.fixture

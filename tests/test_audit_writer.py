@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 import flask_socketio_jwt.core.audit as audit_mod
+from extensions import db
 from flask_socketio_jwt.core.audit import AuditLog, make_row
 from flask_socketio_jwt.core.spill import SpillFile
 from models import AuditEvent
@@ -215,3 +216,15 @@ def test_rows_are_bounded_and_json_safe():
     json.dumps(row)
     assert make_row("join", "12", None, None, {})["user_id"] == 12
     assert make_row("join", 10**30, None, None, {})["user_id"] is None
+
+
+def test_prune_sees_rows_the_writer_inserted(app):
+    """The writer's own timestamp format must compare correctly with prune's cutoff."""
+    audit = app.extensions["flask-socketio-jwt:state"].audit
+    old, new = make_row("login", 1, None, None, {}), make_row("login", 2, None, None, {})
+    old["ts"] -= 100 * 86400
+    audit._write([old, new])
+    result = app.test_cli_runner().invoke(args=["prune"])
+    assert result.exit_code == 0 and "1 audit rows" in result.output
+    with app.app_context():
+        assert list(db.session.scalars(sa.select(AuditEvent.user_id))) == [2]

@@ -8,6 +8,7 @@ import pytest
 from werkzeug.security import check_password_hash
 
 from extensions import db
+from flask_socketio_jwt import get_state
 from models import RevokedToken, User
 from tests.conftest import PASSWORD
 
@@ -298,7 +299,7 @@ def test_disabled_user_is_refused(app, client, tokens):
 
 def test_login_rate_limited_per_address(app, client, tokens):
     app.config["SOCKETIO_JWT_AUTH_FAILURE_LIMIT"] = [3, 60]
-    app.extensions["flask-socketio-jwt:state"].hub.auth_failures.limit = 3
+    get_state(app).hub.auth_failures.limit = 3
     tokens.user("gina")
     for _ in range(3):
         r = client.post("/api/auth/login", json={"username": "gina", "password": "wrong-pass"})

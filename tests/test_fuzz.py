@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from extensions import db, socketio
+from flask_socketio_jwt import get_state
 
 settings.register_profile("fuzz", max_examples=200, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -47,7 +48,7 @@ def check_ack(ack: Any) -> None:
 @pytest.fixture
 def fuzz_socket(app, tokens):
     """One connected test client with generous rate limits, joined to `lobby`."""
-    state = app.extensions["flask-socketio-jwt:state"]
+    state = get_state(app)
     state.hub.event_rate = (1e6, 1e6)
     token = tokens.user()["access"]
     client = socketio.test_client(app, auth={"token": token})

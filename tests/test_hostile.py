@@ -8,12 +8,13 @@ import time
 import pytest
 
 from extensions import db
+from flask_socketio_jwt import get_state
 from models import AuditEvent
 
 
 def audit(app, kind: str) -> list[AuditEvent]:
     """Flush the audit writer and return the rows of one kind."""
-    app.extensions["flask-socketio-jwt:state"].audit.flush()
+    get_state(app).audit.flush()
     with app.app_context():
         return list(db.session.scalars(db.select(AuditEvent).where(AuditEvent.kind == kind)).all())
 
@@ -35,8 +36,8 @@ def test_handler_exception_acks_internal_error_and_socket_stays_up(app, tokens, 
 
 
 def test_event_flood_rate_limited_then_kicked(app, tokens, socket_client):
-    app.extensions["flask-socketio-jwt:state"].hub.event_rate = (5, 10)
-    app.extensions["flask-socketio-jwt:state"].hub.abuse_disconnect = 2
+    get_state(app).hub.event_rate = (5, 10)
+    get_state(app).hub.abuse_disconnect = 2
     c = socket_client(tokens.user()["access"])
     acks = []
     for _ in range(200):
@@ -52,7 +53,7 @@ def test_event_flood_rate_limited_then_kicked(app, tokens, socket_client):
 
 
 def test_refused_connect_flood_turns_into_rate_limited(app, tokens, socket_client):
-    app.extensions["flask-socketio-jwt:state"].hub.auth_failures.limit = 3
+    get_state(app).hub.auth_failures.limit = 3
     good = tokens.user()["access"]
     for _ in range(3):
         assert not socket_client("garbage").is_connected()
@@ -107,41 +108,44 @@ def test_unsafe_settings_refuse_to_start(tmp_path, setting, value):
 
 
 def test_audience_issuer_and_leeway(tmp_path):
+    """Audience, issuer and leeway as the REST API and the socket see them (the same checks)."""
+    import jwt as pyjwt
+
     from app import create_app
-    from flask_socketio_jwt.core import tokens as core
-    from flask_socketio_jwt.core.errors import AuthError
+    from flask_socketio_jwt import socket_client
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'a.sqlite'}", "SECRET_KEY": "s" * 40,
                       "JWT_SECRET_KEY": "k" * 40, "SOCKETIO_JWT_ASYNC_MODE": "threading",
-                      "SOCKETIO_JWT_AUDIT_ENABLED": False,
+                      "SOCKETIO_JWT_AUDIT_ENABLED": False, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
                       "JWT_AUDIENCE": "chat", "JWT_ISSUER": "https://issuer.example", "JWT_DECODE_LEEWAY": 30})
     try:
-        import jwt as pyjwt
-
-        ctx = app.app_context()
-        ctx.push()
+        with app.app_context():
+            db.create_all()
+        http = app.test_client()
+        r = http.post("/api/auth/register", json={"username": "aud1", "password": "long enough 1"})
+        assert r.status_code == 201
         now = int(time.time())
         base = {"sub": "1", "iat": now, "jti": "j", "type": "access", "exp": now + 60}
-        ok = pyjwt.encode({**base, "aud": "chat", "iss": "https://issuer.example"}, "k" * 40, algorithm="HS256")
-        assert core.decode(ok)[1]["aud"] == "chat"
-        late = pyjwt.encode({**base, "aud": "chat", "iss": "https://issuer.example", "exp": now - 20},
-                            "k" * 40, algorithm="HS256")
-        assert core.decode(late)  # within the 30 s leeway
+
+        def code(claims: dict) -> str:
+            token = pyjwt.encode(claims, "k" * 40, algorithm="HS256")
+            r = http.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+            rest = "ok" if r.status_code == 200 else r.get_json()["error"]["code"]
+            sock = socket_client(app, token)
+            assert (sock.refusal_code or "ok") == rest  # the socket answers as REST does
+            return rest
+
+        good = {**base, "aud": "chat", "iss": "https://issuer.example"}
+        assert code(good) == "ok"
+        assert code({**good, "jti": "j2", "exp": now - 20}) == "ok"  # within the 30 s leeway
         for bad in ({**base, "aud": "other", "iss": "https://issuer.example"}, {**base, "iss": "https://issuer.example"},
                     {**base, "aud": "chat", "iss": "https://evil.example"}, {**base, "aud": "chat"}):
-            with pytest.raises(AuthError) as err:
-                core.decode(pyjwt.encode(bad, "k" * 40, algorithm="HS256"))
-            assert err.value.code == "token_invalid"
-        too_late = pyjwt.encode({**base, "aud": "chat", "iss": "https://issuer.example", "exp": now - 40},
-                                "k" * 40, algorithm="HS256")
-        with pytest.raises(AuthError) as err:
-            core.decode(too_late)
-        assert err.value.code == "token_expired"
-        ctx.pop()
+            assert code(bad) == "token_invalid"
+        assert code({**good, "jti": "j3", "exp": now - 40}) == "token_expired"
         with app.app_context():
             from flask_jwt_extended import create_access_token, decode_token
 
             issued = create_access_token("1")
             assert decode_token(issued)["aud"] == "chat" and decode_token(issued)["iss"] == "https://issuer.example"
     finally:
-        app.extensions["flask-socketio-jwt:state"].hub.close()
+        get_state(app).hub.close()

@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from extensions import db
+from flask_socketio_jwt import get_state
 from tests.conftest import SECRET
 
 
@@ -46,7 +47,7 @@ def test_metrics_count_sockets_events_and_audit_rows(app, client, tokens, socket
     for event in ("whoami", "join", "message", "unknown"):
         assert value(s, "realtime_socket_events_total", event=event) == 1, event
     b.disconnect()
-    assert app.extensions["flask-socketio-jwt:state"].audit.flush()
+    assert get_state(app).audit.flush()
     s = scrape(client)
     assert value(s, "realtime_sockets_live") == 1
     assert value(s, "realtime_socket_disconnects_total") == 1
@@ -75,14 +76,14 @@ def test_each_app_has_its_own_registry(app, client, tokens, socket_client, tmp_p
         assert value(scrape(other.test_client()), "realtime_socket_connects_total") == 0
         assert other.extensions["metrics"].registry is not app.extensions["metrics"].registry
     finally:
-        other.extensions["flask-socketio-jwt:state"].audit.close()
-        other.extensions["flask-socketio-jwt:state"].hub.close()
+        get_state(other).audit.close()
+        get_state(other).hub.close()
         with other.app_context():
             db.engine.dispose()
 
 
 def test_writer_trouble_shows_in_metrics_and_healthz(app, client):
-    audit = app.extensions["flask-socketio-jwt:state"].audit
+    audit = get_state(app).audit
     audit._note_error(OSError("disk"))
     audit.stats["spilled"] += 3
     s = scrape(client)

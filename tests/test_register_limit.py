@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from extensions import db
+from flask_socketio_jwt import get_state
 from models import AuditEvent, User
 from tests.conftest import PASSWORD, built_app
 
@@ -28,7 +29,7 @@ def test_register_limit_per_address(tmp_path):
         with application.app_context():
             names = set(db.session.scalars(sa.select(User.username)))
             assert names == {"user0", "user1", "user4"}
-            application.extensions["flask-socketio-jwt:state"].audit.flush()
+            get_state(application).audit.flush()
             rows = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.kind == "rate_limited")).all()
             assert [(r.remote_addr, r.detail) for r in rows] == [("198.51.100.7", {"scope": "register"})]
 

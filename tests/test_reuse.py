@@ -9,6 +9,7 @@ import sockets
 from blueprints import auth
 from blueprints.common import register_error_handlers
 from extensions import db, jwt
+from flask_socketio_jwt import get_state
 
 
 def test_second_app_mounts_auth_and_namespace(tmp_path):
@@ -37,7 +38,7 @@ def test_second_app_mounts_auth_and_namespace(tmp_path):
     assert sock.emit("whoami", callback=True)["user"]["username"] == "zoe"
     assert not own_socketio.test_client(other, auth={"token": "nope"}).is_connected()
     sock.disconnect()
-    state = other.extensions["flask-socketio-jwt:state"]
+    state = get_state(other)
     state.audit.close()
     state.hub.close()
     with other.app_context():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from flask_socketio_jwt import get_state
 from realtime import rooms
 
 
@@ -205,17 +206,17 @@ def test_presence_on_disconnect_and_kick(client, socket_client, tokens):
 
 
 def test_connection_cap(app, socket_client, tokens):
-    app.extensions["flask-socketio-jwt:state"].hub.max_per_user = 2
+    get_state(app).hub.max_per_user = 2
     u = tokens.user()
     first, second = socket_client(u["access"]), socket_client(u["access"])
     assert first.is_connected() and second.is_connected()
     third = socket_client(u["access"])
     assert not third.is_connected()
-    queued = list(app.extensions["flask-socketio-jwt:state"].audit._queue)
+    queued = list(get_state(app).audit._queue)
     assert [r["detail"]["code"] for r in queued if r["kind"] == "connect_refused"] == ["too_many_connections"]
     first.disconnect()
     assert socket_client(u["access"]).is_connected()
-    assert app.extensions["flask-socketio-jwt:state"].registry.user_sockets(u["id"]) == 2
+    assert get_state(app).registry.user_sockets(u["id"]) == 2
 
 
 def test_a_room_named_after_a_sid_gets_none_of_that_sockets_events(client, socket_client, tokens):

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from extensions import db
+from flask_socketio_jwt import get_state
 from tests.conftest import built_app, socket_clients
 
 
@@ -102,7 +103,7 @@ def test_rs256_attacks_are_refused(rs_app, keys, socket_client_rs, attack: str) 
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "token_invalid"
     sock = socket_client_rs(token)
     assert not sock.is_connected()
-    state = rs_app.extensions["flask-socketio-jwt:state"]
+    state = get_state(rs_app)
     state.audit.flush()
     from models import AuditEvent
 

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from extensions import db
+from flask_socketio_jwt import get_state
 from models import AuditEvent, User
 from tests.conftest import PASSWORD, wait_for
 
@@ -23,7 +24,7 @@ def bearer(token: str) -> dict:
 
 def hold_verify_register_window(app, monkeypatch, during) -> None:
     """Run `during()` after the connect's token check passed and before the socket is registered."""
-    registry = app.extensions["flask-socketio-jwt:state"].registry
+    registry = get_state(app).registry
     real_add = registry.add
 
     def add(info, cap):
@@ -42,7 +43,7 @@ def test_logout_everywhere_inside_the_verify_register_window_refuses_the_connect
         "/api/auth/logout", headers=bearer(victim["access"]), json={"everywhere": True}))
     c = socket_client(stolen)
     assert not c.is_connected()
-    assert app.extensions["flask-socketio-jwt:state"].registry.local_sids(user_id=victim["id"]) == []
+    assert get_state(app).registry.local_sids(user_id=victim["id"]) == []
 
 
 def test_plain_logout_inside_the_window_refuses_that_session_only(app, client, tokens, socket_client, monkeypatch):
@@ -60,8 +61,8 @@ def test_refresh_event_inside_the_window_is_refused(app, client, tokens, socket_
     c = socket_client(u["access"])
     second = client.post("/api/auth/login", json={"username": u["username"], "password": PASSWORD}
                          ).get_json()["access_token"]
-    registry = app.extensions["flask-socketio-jwt:state"].registry
-    hub = app.extensions["flask-socketio-jwt:state"].hub
+    registry = get_state(app).registry
+    hub = get_state(app).hub
     real_refreshed = hub.refreshed
 
     def refreshed(sid, ident, mark=None):
@@ -79,13 +80,13 @@ def test_the_sweep_kicks_a_socket_whose_revocation_message_was_lost(app, client,
     u = tokens.user()
     c = socket_client(u["access"])
     c.get_received()
-    hub = app.extensions["flask-socketio-jwt:state"].hub
+    hub = get_state(app).hub
     monkeypatch.setattr(hub.bus, "publish", lambda message: None)  # the bus drops everything
     client.post("/api/auth/logout", headers=bearer(u["access"]), json={})
     assert c.is_connected()
     assert hub.sweeper.sweep() == 1
     assert not c.is_connected()
-    app.extensions["flask-socketio-jwt:state"].audit.flush()
+    get_state(app).audit.flush()
     with app.app_context():
         kicks = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.kind == "kick")).all()
     assert [(k.user_id, k.detail) for k in kicks] == [(int(u["id"]), {"code": "token_revoked"})]
@@ -96,14 +97,14 @@ def test_the_sweep_kicks_a_disabled_user(app, tokens, socket_client):
     c, keep = socket_client(u["access"]), socket_client(other["access"])
     c.get_received()
     told = []
-    transport = app.extensions["flask-socketio-jwt:state"].hub.transport
+    transport = get_state(app).hub.transport
     real_emit = transport.emit
     transport.emit = lambda event, data, to, namespace="/": told.append((event, data)) or real_emit(
         event, data, to, namespace)
     with app.app_context():
         db.session.get(User, int(u["id"])).is_active = False
         db.session.commit()
-    assert app.extensions["flask-socketio-jwt:state"].hub.sweeper.sweep() == 1
+    assert get_state(app).hub.sweeper.sweep() == 1
     assert not c.is_connected() and keep.is_connected()
     assert told == [("auth_revoked", {"code": "user_unknown"})]  # terminal for clients: no reconnect loop
 
@@ -118,14 +119,14 @@ def test_the_sweep_runs_by_itself(tmp_path, tokens):
         u = Tokens(application, c).user()
         with socket_clients(application) as make:
             sock = make(u["access"])
-            hub = application.extensions["flask-socketio-jwt:state"].hub
+            hub = get_state(application).hub
             hub.bus.publish = lambda message: None
             c.post("/api/auth/logout", headers=bearer(u["access"]), json={})
             assert wait_for(lambda: not sock.is_connected(), timeout=5)
 
 
 def test_a_user_event_budget_outlives_reconnects(app, tokens, socket_client):
-    app.extensions["flask-socketio-jwt:state"].hub.event_rate = (0.001, 3)
+    get_state(app).hub.event_rate = (0.001, 3)
     u = tokens.user()
     oks = 0
     for _ in range(3):
@@ -152,7 +153,7 @@ def test_default_database_and_secrets_are_private(tmp_path, monkeypatch):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         assert stat.S_IMODE(instance.stat().st_mode) == 0o700
     finally:
-        state = application.extensions["flask-socketio-jwt:state"]
+        state = get_state(application)
         state.audit.close()
         state.hub.close()
         with application.app_context():
@@ -164,6 +165,7 @@ import os, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import config
+from flask_socketio_jwt import get_state
 go = Path(sys.argv[2]) / "go"
 deadline = time.monotonic() + 20
 while not go.exists() and time.monotonic() < deadline:  # start together

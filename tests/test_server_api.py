@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from flask_socketio_jwt import get_state
 from realtime import serverapi
 from tests.conftest import built_app
 
@@ -51,7 +52,7 @@ def test_rate_limit_per_caller_with_one_audit_row(app) -> None:
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
     body = client.get("/api/server/users/online", headers=bearer(KEY)).get_json()
     assert body["error"]["code"] == "rate_limited" and body["error"]["retry_after"] > 0
-    app.extensions["flask-socketio-jwt:state"].audit.flush()
+    get_state(app).audit.flush()
     from extensions import db
     from models import AuditEvent
 

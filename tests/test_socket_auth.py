@@ -8,6 +8,7 @@ import jwt as pyjwt
 import pytest
 
 from extensions import db
+from flask_socketio_jwt import get_state
 from models import User
 from tests.conftest import wait_for
 
@@ -18,7 +19,7 @@ def events(client, name: str) -> list:
 
 
 def refused_codes(app) -> list[str]:
-    audit = app.extensions["flask-socketio-jwt:state"].audit
+    audit = get_state(app).audit
     return [r["detail"]["code"] for r in list(audit._queue) if r["kind"] == "connect_refused"]
 
 
@@ -93,7 +94,7 @@ def test_refusals(app, socket_client, tokens, case, code):
     c = socket_client(auth=auth)
     assert not c.is_connected()
     assert refused_codes(app) == [code]
-    assert app.extensions["flask-socketio-jwt:state"].registry.local == {}
+    assert get_state(app).registry.local == {}
 
 
 def test_query_string_token_is_ignored(app, tokens):
@@ -111,7 +112,7 @@ def test_live_socket_expires_at_exp(app, socket_client, tokens):
     assert c.is_connected()
     assert wait_for(lambda: not c.is_connected(), timeout=5)
     assert events(c, "auth_expired") == [{"code": "token_expired"}]
-    assert app.extensions["flask-socketio-jwt:state"].registry.local == {}
+    assert get_state(app).registry.local == {}
 
 
 def test_refresh_keeps_the_socket_past_the_first_exp(app, socket_client, tokens):
@@ -127,7 +128,7 @@ def test_refresh_keeps_the_socket_past_the_first_exp(app, socket_client, tokens)
     assert c.is_connected()
     who = c.emit("whoami", callback=True)
     assert who["ok"] and who["expires_at"] == ack["expires_at"]
-    assert app.extensions["flask-socketio-jwt:state"].registry.get(sid).exp == ack["expires_at"]
+    assert get_state(app).registry.get(sid).exp == ack["expires_at"]
     assert not any(e["name"] == "auth_expired" for e in c.get_received())
 
 
@@ -153,7 +154,7 @@ def test_refresh_refusals_keep_the_old_token(app, socket_client, tokens, case, c
 
 
 def test_events_after_exp_never_reach_a_handler(app, socket_client, tokens):
-    hub = app.extensions["flask-socketio-jwt:state"].hub
+    hub = get_state(app).hub
     u = tokens.user()
     c = socket_client(tokens.mint(u["id"], exp=int(time.time()) + 1))
     hub.expiry.stop()  # the timer is late: the per-event guard alone must hold the line
@@ -212,7 +213,7 @@ def test_handler_bug_answers_internal_error_and_socket_stays(app, socket_client,
 
 
 def test_disconnect_cleans_registry_and_timer(app, socket_client, tokens):
-    hub = app.extensions["flask-socketio-jwt:state"].hub
+    hub = get_state(app).hub
     c = socket_client(tokens.user()["access"])
     assert len(hub.registry.local) == 1 and hub.expiry.pending() == 1
     c.disconnect()
