@@ -15,8 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from blueprints.common import error_body, json_object, remote_addr, token_required
 from extensions import db, jwt, socket_jwt
-from flask_socketio_jwt import Conflict, InvalidPayload, RateLimited, auth_error, get_state
-from flask_socketio_jwt.runtime import run_blocking
+from flask_socketio_jwt import Conflict, InvalidPayload, RateLimited, auth_error, get_state, run_blocking
 from models import User
 from realtime import dbwrite, tokens
 

@@ -4,9 +4,9 @@ Whatever the host's `@jwt_required()` accepts, a socket accepts; whatever it ref
 refuses with a contract code; and an open socket stays held to its token (expiry, in-place
 refresh, revocation on every process).
 
-Public API: the names below, and the modules `flask_socketio_jwt.testing` (the test helper),
-`flask_socketio_jwt.gunicorn` (worker hooks) and `flask_socketio_jwt.runtime` (async-runtime
-helpers). Everything else is internal and may change in any release.
+Public API: the names below, and the modules `flask_socketio_jwt.testing` (the test helper) and
+`flask_socketio_jwt.gunicorn` (worker hooks). Everything else is internal and may change in any
+release.
 """
 
 from flask_socketio_jwt.core.audit import KINDS as AUDIT_KINDS
@@ -34,6 +34,7 @@ from flask_socketio_jwt.core.tokens import Verified
 from flask_socketio_jwt.extension import SocketJWT
 from flask_socketio_jwt.gate import verify_token
 from flask_socketio_jwt.namespace import AuthNamespace
+from flask_socketio_jwt.runtime import eventlet_patched, gevent_patched, monkey_patch, run_blocking
 from flask_socketio_jwt.tables import audit_table
 from flask_socketio_jwt.testing import SocketTestClient, access_token, socket_client
 
@@ -62,9 +63,13 @@ __all__ = [
     "access_token",
     "audit_table",
     "auth_error",
+    "eventlet_patched",
+    "gevent_patched",
     "get_state",
     "is_outage",
     "issued_ms",
+    "monkey_patch",
+    "run_blocking",
     "session_of",
     "socket_client",
     "verify_token",

@@ -98,8 +98,8 @@ def host_origins(app: Flask, given: dict[str, Any]) -> list[str]:
     locations = app.config.get("JWT_TOKEN_LOCATION") or ()
     cookies = "cookies" in ([locations] if isinstance(locations, str) else locations)
     if cookies and "*" in origins:
-        where = "cors_allowed_origins='*' (SocketIO)" if "*" in cors_list else "SOCKETIO_JWT_CORS_ALLOWED_ORIGINS=['*']"
-        raise RuntimeError(f"JWT_TOKEN_LOCATION includes 'cookies' and {where} allows every origin: a cookie "
+        where = "SocketIO's cors_allowed_origins" if "*" in cors_list else "SOCKETIO_JWT_CORS_ALLOWED_ORIGINS"
+        raise RuntimeError(f"JWT_TOKEN_LOCATION includes 'cookies' and {where} is '*' (every origin): a cookie "
                            "token would let any web page open a socket as the signed-in user. List the "
                            "allowed origins instead")
     return cors_list

@@ -112,3 +112,22 @@ def test_message_waits_out_a_locked_database(app, fast_events, socket_client, to
     assert released.is_set() and ack["ok"] is True
     assert c.emit("join", {"room": "lobby"}, callback=True)["history"][-1]["text"] == "after the lock"
     locker.close()
+
+
+def test_a_hand_run_wsgi_module_patches_eventlet_before_anything_is_imported(tmp_path):
+    """eventlet's patcher walks every loaded module: patched after Flask it prints tracebacks."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
+           "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'w.sqlite'}",
+           "FLASK_SECRET_KEY": "s" * 40, "FLASK_JWT_SECRET_KEY": "k" * 40,
+           "FLASK_SOCKETIO_JWT_AUDIT_SPILL_FILE": str(tmp_path / "spill.jsonl")}
+    probe = "import wsgi, eventlet.patcher as p; print(p.is_monkey_patched('socket'))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-1] == "True" and "Traceback" not in out.stderr, out.stderr[-3000:]

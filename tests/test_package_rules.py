@@ -70,8 +70,7 @@ APP_FILES = [ROOT / name for name in ("app.py", "wsgi.py", "cli.py", "config.py"
                                       "gunicorn.conf.py")] + sorted(
     p for folder in ("blueprints", "sockets", "realtime") for p in (ROOT / folder).glob("*.py"))
 # What the package documents as public: its top-level names and these modules.
-PUBLIC_MODULES = {"flask_socketio_jwt", "flask_socketio_jwt.testing", "flask_socketio_jwt.gunicorn",
-                  "flask_socketio_jwt.runtime"}
+PUBLIC_MODULES = {"flask_socketio_jwt", "flask_socketio_jwt.testing", "flask_socketio_jwt.gunicorn"}
 
 
 # Tests of the package's own insides (its writer, guards, patches, registry backends); every

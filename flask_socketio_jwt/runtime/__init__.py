@@ -1,4 +1,4 @@
-"""Helpers for the async runtime a host runs on (eventlet, gevent or threading); a documented public module.
+"""Helpers for the async runtime a host runs on (eventlet, gevent or threading), exported by the package.
 
 - `monkey_patch()`: patch the standard library for eventlet, first thing in a hand-run entry point
   (gunicorn's eventlet worker does it itself).
