@@ -38,6 +38,8 @@ from flask_socketio_jwt.runtime import eventlet_patched, gevent_patched, monkey_
 from flask_socketio_jwt.tables import audit_table
 from flask_socketio_jwt.testing import SocketTestClient, access_token, socket_client
 
+__version__ = "0.2.0"
+
 __all__ = [
     "AUDIT_KINDS",
     "AuthError",

@@ -73,6 +73,10 @@ def test_wheel_holds_one_top_level_package_and_the_venv_sees_no_repo(host):
                           "print(m.distribution('flask-socketio-jwt').read_text('top_level.txt') or '')"],
                          capture_output=True, text=True, check=True).stdout.split()
     assert top == ["flask_socketio_jwt"]
+    versions = subprocess.run([str(host.venv / "bin/python"), "-c", "import importlib.metadata as m, "
+                               "flask_socketio_jwt as p; print(m.version('flask-socketio-jwt'), p.__version__)"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert versions[0] == versions[1] and host.wheel.name.startswith(f"flask_socketio_jwt-{versions[1]}-")
 
 
 def test_connect_session_and_accessors_in_handlers(host, chat):
