@@ -99,3 +99,16 @@ def test_the_app_uses_only_the_public_api():
                 for alias in node.names:
                     if alias.name.startswith("flask_socketio_jwt"):
                         assert alias.name in PUBLIC_MODULES, f"{path.name} imports {alias.name}"
+
+
+def test_every_setting_is_in_the_documented_table():
+    """docs/extension.md's settings table names every key the package fills in, and no other."""
+    import re
+
+    from flask_socketio_jwt.settings import DEFAULTS
+
+    doc = (ROOT / "docs" / "extension.md").read_text()
+    table = doc.split("## Settings (Flask config keys; all optional)", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`(SOCKETIO_JWT_[A-Z_]+)`", table))
+    assert listed == set(DEFAULTS)
+    assert all(key.startswith("SOCKETIO_JWT_") for key in DEFAULTS)
