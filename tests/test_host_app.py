@@ -28,7 +28,7 @@ pytestmark = pytest.mark.live
 @pytest.fixture(scope="module")
 def host(tmp_path_factory) -> Iterator[Host]:
     h = Host(tmp_path_factory.mktemp("host"))
-    h.install(h.build())
+    h.prepare(tmp_path_factory)
     h.start()
     yield h
     h.stop()

@@ -6,12 +6,15 @@ package exactly as a user who ran `pip install flask-socketio-jwt` would.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -21,18 +24,67 @@ HOST = ROOT / "examples" / "host_app"
 SECRET = "host-app-secret-" + "h" * 48
 
 
+EXAMPLES = (ROOT / "examples" / "host_app", ROOT / "examples" / "cookie_host")
+
+
+def host_requirements() -> list[str]:
+    """Every example host's own pins (the package itself comes from the wheel)."""
+    reqs: list[str] = []
+    for example in EXAMPLES:
+        for line in (example / "requirements.txt").read_text().splitlines():
+            if line.strip() and not line.startswith("#") and not line.startswith("flask-socketio-jwt") \
+                    and line not in reqs:
+                reqs.append(line)
+    return reqs
+
+
+def sources_key() -> str:
+    """A digest of what goes into the wheel and the venv: a changed source makes a new one."""
+    digest = hashlib.sha256()
+    files = sorted((ROOT / "flask_socketio_jwt").rglob("*.py"))
+    files += [ROOT / "pyproject.toml", ROOT / "requirements-gevent.txt"]
+    files += [example / "requirements.txt" for example in EXAMPLES]
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def shared_root(tmp_path_factory: Any) -> Path:
+    """The folder every process of this test run shares (xdist gives each worker its own below it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 class Host:
     """The example host app served by gunicorn from a venv that holds only the wheel and the host's pins."""
 
-    def __init__(self, work: Path, source: Path = HOST, venv: Path | None = None) -> None:
-        self.work, self.port, self.source = work, free_port(), source
+    def __init__(self, work: Path, source: Path = HOST) -> None:
+        self.work = self.own_work = work
+        self.port, self.source = free_port(), source
         self.url = f"http://127.0.0.1:{self.port}"
-        self.venv = venv or work / "venv"
+        self.venv = work / "venv"
         self.wheel: Path | None = None
+
+    def prepare(self, tmp_path_factory: Any) -> None:
+        """The wheel and a venv holding it with the hosts' pins: built once per test run and runtime,
+        shared by every test process (an xdist worker waits while another builds them)."""
+        shared = shared_root(tmp_path_factory) / f"wheelhost-{WORKER}-{sources_key()}"
+        shared.mkdir(parents=True, exist_ok=True)
+        with open(shared / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (shared / ".complete").exists():
+                self.work = shared  # build() and install() write there
+                self.venv = shared / "venv"
+                self.install(self.build())
+                (shared / ".complete").write_text("ok")
+        self.wheel = next((shared / "dist").glob("flask_socketio_jwt-*.whl"))
+        self.venv = shared / "venv"
+        self.work = self.own_work
 
     def build(self) -> Path:
         """Build the wheel from a copy of the package sources (nothing is written into the repo)."""
         src = self.work / "src"
+        shutil.rmtree(src, ignore_errors=True)
         src.mkdir()
         shutil.copy(ROOT / "pyproject.toml", src)
         shutil.copytree(ROOT / "flask_socketio_jwt", src / "flask_socketio_jwt",
@@ -45,13 +97,12 @@ class Host:
         return self.wheel
 
     def install(self, wheel: Path) -> None:
-        """A fresh venv with the wheel and the host's own requirements."""
+        """A fresh venv with the wheel and the example hosts' own requirements."""
         subprocess.run([sys.executable, "-m", "venv", str(self.venv)], check=True, capture_output=True)
-        reqs = [line for line in (self.source / "requirements.txt").read_text().splitlines()
-                if line.strip() and not line.startswith("#") and not line.startswith("flask-socketio-jwt")]
+        reqs = host_requirements()
         target = str(wheel)
         if WORKER == "gevent":
-            # The same host on gunicorn's gevent worker: the package's [gevent] extra instead of
+            # The same hosts on gunicorn's gevent worker: the package's [gevent] extra instead of
             # eventlet (it must bring what gunicorn's gevent worker imports) and a current gunicorn.
             reqs = [r for r in reqs if not r.startswith(("gunicorn==", "eventlet=="))]
             reqs += [line for line in (ROOT / "requirements-gevent.txt").read_text().splitlines()

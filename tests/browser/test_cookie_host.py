@@ -22,7 +22,7 @@ TOKEN_SECONDS = 3
 @pytest.fixture(scope="module")
 def cookie_host(tmp_path_factory, vendored_client) -> Iterator[Host]:
     h = Host(tmp_path_factory.mktemp("cookie-host"), source=ROOT / "examples" / "cookie_host")
-    h.install(h.build())
+    h.prepare(tmp_path_factory)
     h.start(files={"static/vendor": ROOT / "static" / "vendor"},
             FLASK_JWT_ACCESS_TOKEN_EXPIRES=str(TOKEN_SECONDS))
     yield h
