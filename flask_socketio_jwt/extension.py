@@ -114,7 +114,6 @@ class SocketJWT:
         state.hub.revoke(jtis=names, user_id=None if user_id is None else str(user_id),
                          before_ms=issued_before_ms if user_id is not None else None, code=code)
 
-
     def failure_counter(self, name: str, limit: int, window: float, app: Flask | None = None) -> FailureCounter:
         """A counter of failures per key (an address, a username) that blocks a key after `limit` in `window` s.
 

@@ -26,7 +26,7 @@ import contextlib
 import contextvars
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import current_app, g, request
@@ -78,6 +78,21 @@ def verify_token(token: object, token_type: str = "access") -> Verified:
     return verify(token, max_bytes=int(cfg["SOCKETIO_JWT_MAX_TOKEN_BYTES"]),
                   required=tuple(cfg["SOCKETIO_JWT_REQUIRED_CLAIMS"]), token_type=token_type,
                   decoder=get_state().decoder)
+
+
+def refusal(exc: SocketJWTError) -> ConnectionRefusedError:
+    """The refused connect Socket.IO sends for a contract error: `connect_error` with {code, message}."""
+    return ConnectionRefusedError(exc.code, exc.to_dict())
+
+
+@contextlib.contextmanager
+def _inside_host_handler(sid: str, event: str) -> Iterator[None]:
+    """Mark the host's connect or disconnect handler as running in the gate's own request context."""
+    token = _inside.set((sid, event))
+    try:
+        yield
+    finally:
+        _inside.reset(token)
 
 
 def _wrapper(fn: Callable[..., Any], base: Callable[..., Any]) -> Callable[..., Any]:
@@ -230,18 +245,16 @@ class Gate:
                                 mark=mark)
         except SocketJWTError as exc:
             hub.refused(exc.code, sid=sid, remote_addr=addr, user_id=user_id)
-            raise ConnectionRefusedError(exc.code, exc.to_dict()) from None
+            raise refusal(exc) from None
         except Exception as exc:
             if outage.is_outage(exc):
                 # Database or Redis down: refuse at once with a retryable code, never leave the
                 # client's CONNECT unanswered.
                 log.warning("socket connect refused: %s unavailable", type(exc).__name__)
-                down = outage.refuse_connect(state, sid=sid, remote_addr=addr, user_id=user_id)
-                raise ConnectionRefusedError(down.code, down.to_dict()) from None
+                raise refusal(outage.refuse_connect(state, sid=sid, remote_addr=addr, user_id=user_id)) from None
             log.exception("socket connect failed")
-            err = SocketJWTError()
-            hub.refused(err.code, sid=sid, remote_addr=addr, user_id=user_id)
-            raise ConnectionRefusedError(err.code, err.to_dict()) from None
+            hub.refused(SocketJWTError.code, sid=sid, remote_addr=addr, user_id=user_id)
+            raise refusal(SocketJWTError()) from None
         info = state.registry.get(sid)
         if info is None:  # revoked while being admitted
             return False
@@ -253,9 +266,8 @@ class Gate:
             raise
         except Exception:
             log.exception("the app's connect handler for %s failed", namespace)
-            hub.withdraw(sid, "internal_error")
-            err = SocketJWTError()
-            raise ConnectionRefusedError(err.code, err.to_dict()) from None
+            hub.withdraw(sid, SocketJWTError.code)
+            raise refusal(SocketJWTError()) from None
         if accepted is False:
             hub.withdraw(sid, "app_refused")
             return False
@@ -269,21 +281,15 @@ class Gate:
         return accepted
 
     def _host_connect(self, namespace: str, sid: str, environ: dict[str, Any], auth: Any) -> Any:
-        token = _inside.set((sid, "connect"))
-        try:
-            return self._host_connect_call(namespace, sid, environ, auth)
-        finally:
-            _inside.reset(token)
-
-    def _host_connect_call(self, namespace: str, sid: str, environ: dict[str, Any], auth: Any) -> Any:
         # python-socketio's two connect signatures: with the auth argument, then without it.
-        try:
-            result = self.base_trigger("connect", namespace, sid, environ, auth)
-        except TypeError as exc:
+        with _inside_host_handler(sid, "connect"):
             try:
-                result = self.base_trigger("connect", namespace, sid, environ)
-            except TypeError:
-                raise exc from None
+                result = self.base_trigger("connect", namespace, sid, environ, auth)
+            except TypeError as exc:
+                try:
+                    result = self.base_trigger("connect", namespace, sid, environ)
+                except TypeError:
+                    raise exc from None
         return None if result is self.server.not_handled else result
 
     # -- disconnect -------------------------------------------------------------------------------
@@ -296,9 +302,10 @@ class Gate:
             return None
         state = get_state(environ["flask.app"])
         try:
-            if state.registry.get(sid) is None:  # never admitted: no handler of the host may run
+            info = state.registry.get(sid)
+            if info is None:  # never admitted: no handler of the host may run
                 return None
-            return self.base_handle(functools.partial(self._host_disconnect, namespace, sid, rest),
+            return self.base_handle(functools.partial(self._host_disconnect, namespace, info, rest),
                                     "disconnect", namespace, sid, *rest)
         except Exception:
             log.exception("the app's disconnect handler for %s failed", namespace)
@@ -306,15 +313,10 @@ class Gate:
         finally:
             state.hub.forget(sid, why)
 
-    def _host_disconnect(self, namespace: str, sid: str, rest: tuple[Any, ...], *_args: Any) -> Any:
-        info = get_state().registry.get(sid)
-        if info is not None:
-            expose(info)
-        token = _inside.set((sid, "disconnect"))
-        try:
-            return self.base_trigger("disconnect", namespace, sid, *rest)
-        finally:
-            _inside.reset(token)
+    def _host_disconnect(self, namespace: str, info: SocketInfo, rest: tuple[Any, ...], *_args: Any) -> Any:
+        expose(info)
+        with _inside_host_handler(info.sid, "disconnect"):
+            return self.base_trigger("disconnect", namespace, info.sid, *rest)
 
     # -- the contract's own event ------------------------------------------------------------------
     def _refresh(self, sid: str, *data: Any) -> dict[str, Any]:

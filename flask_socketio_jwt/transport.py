@@ -71,19 +71,17 @@ def bind_options(app: Flask, given: dict[str, Any], client_manager: Any) -> dict
 
 
 def adopt_server(app: Flask, socketio: SocketIO, given: dict[str, Any]) -> None:
-    """A SocketIO the host bound itself: keep its server and options, add the message cap and the Origin check.
-
-    Only what the host left unset changes, as `bind_options` would have filled it.
-    """
+    """A SocketIO the host bound itself: keep its server and options; set on it what `bind_options`
+    would have filled in (the message cap, the Origin check), and refuse a contradicting async mode."""
     eio = socketio.server.eio
-    if "max_http_buffer_size" not in given:
-        eio.max_http_buffer_size = int(app.config["SOCKETIO_JWT_MAX_MESSAGE_BYTES"])
-    if "cors_allowed_origins" not in given:
-        eio.cors_allowed_origins = []  # the extension checks the Origin itself and answers origin_forbidden
+    fill = bind_options(app, given, client_manager=None)
+    fill.pop("async_mode", None)  # a bound server's mode is fixed: checked against the config instead
     wanted = app.config["SOCKETIO_JWT_ASYNC_MODE"]
     if wanted and wanted != eio.async_mode:
         raise RuntimeError(f"SOCKETIO_JWT_ASYNC_MODE is {wanted!r} but the app's SocketIO runs {eio.async_mode!r}: "
                            "set one of them, not both")
+    for name, value in fill.items():  # engine.io reads both per request
+        setattr(eio, name, value)
 
 
 def host_origins(app: Flask, given: dict[str, Any]) -> list[str]:
