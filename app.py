@@ -13,7 +13,7 @@ import sockets
 from blueprints import apidocs, audit, auth, health, metrics, pages, server_api
 from blueprints.common import register_error_handlers
 from extensions import db, jwt, migrate
-from realtime import dbwrite
+from realtime import dbwrite, rooms
 from realtime.frontend import FrontendAddress
 from sockets import admin
 
@@ -28,6 +28,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     jwt.init_app(app)
     _sqlite_pragmas(app)
     sockets.init_app(app)
+    rooms.init_app(app)
     if app.config.get("FRONTEND_KEY"):  # the Next.js example's server passes each browser's address
         app.wsgi_app = FrontendAddress(app.wsgi_app, app.config["FRONTEND_KEY"])  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXIES"]:

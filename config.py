@@ -64,6 +64,10 @@ DEFAULTS: dict = {
     "PASSWORD_HASH_METHOD": "scrypt",
     "HISTORY_LIMIT": 50,
     "HISTORY_MAX": 500,
+    # Group commit of messages (realtime/batch.py): how long a batch waits for more messages after its
+    # one yield (0: no wait), and the most messages one transaction inserts.
+    "MESSAGE_BATCH_WINDOW_MS": 0,
+    "MESSAGE_BATCH_MAX": 500,
     "SOCKETIO_JWT_REGISTRY_HEARTBEAT_TTL": 15,
     # flask_socketio_jwt/core/gctune.py: freeze the heap this often (0: leave the collector alone) and run a
     # full collection this often.

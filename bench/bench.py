@@ -141,6 +141,8 @@ PEER_INFO = {
     "app-audit-on": dict(label="(c) this app, audit on", short="(c) app audit on", event="whoami"),
     "app-audit-off": dict(label="(c) this app, audit off", short="(c) app audit off", event="whoami"),
     "app-gevent": dict(label="(c) this app on gevent, audit on", short="(c) app gevent", event="whoami"),
+    "flask-min-gevent": dict(label="(a) Flask-SocketIO on gevent, no auth", short="(a) flask-min gevent",
+                             event="echo"),
 }
 # The app under each runtime; every other Python peer runs on eventlet.
 AUDITED = ("app-audit-on", "app-gevent")
@@ -148,7 +150,7 @@ AUDITED = ("app-audit-on", "app-gevent")
 
 def runtime(peer: str) -> str:
     """The gunicorn worker class a peer runs under."""
-    return "gevent" if kind(peer) == "app-gevent" else "eventlet"
+    return "gevent" if kind(peer) in ("app-gevent", "flask-min-gevent") else "eventlet"
 
 
 def kind(peer: str) -> str:
@@ -178,8 +180,9 @@ def app_available() -> bool:
 class Server:
     """One peer server process pinned to the server CPU."""
 
-    def __init__(self, peer: str, workdir: Path, secret: str):
+    def __init__(self, peer: str, workdir: Path, secret: str, db_url: str | None = None):
         self.peer = peer
+        self.db_url = db_url
         self.workdir = workdir
         self.secret = secret
         self.port = free_port()
@@ -194,15 +197,17 @@ class Server:
         e["BENCH_JWT_SECRET"] = self.secret
         e["PYTHONPATH"] = str(root_of(self.peer))
         e["PORT"] = str(self.port)
+        e["BENCH_ASYNC_MODE"] = runtime(self.peer)
         if self.peer.startswith("app-"):
-            e.update(app_env(self.workdir, self.secret, audit=kind(self.peer) in AUDITED, peer=self.peer))
+            e.update(app_env(self.workdir, self.secret, audit=kind(self.peer) in AUDITED, peer=self.peer,
+                             db_url=self.db_url))
         return e
 
     def cmd(self):
         gunicorn = [str(bin_dir(self.peer) / "gunicorn"), "-k", runtime(self.peer), "-w", "1", "--no-control-socket",
                     "--worker-connections", "20000", "--log-level", "warning",
                     "-b", f"127.0.0.1:{self.port}"]
-        if self.peer == "flask-min":
+        if kind(self.peer) in ("flask-min", "flask-min-gevent"):
             return gunicorn + ["bench.peers.flask_min.app:app"]
         if self.peer.startswith("app-"):
             return gunicorn + ["bench.peers.app_wsgi:app"]
@@ -300,11 +305,12 @@ LEGACY_KEYS = {"FLASK_SOCKETIO_JWT_ASYNC_MODE": "FLASK_SOCKETIO_ASYNC_MODE",
                "FLASK_SOCKETIO_JWT_AUDIT_ENABLED": "FLASK_AUDIT_ENABLED"}
 
 
-def app_env(workdir: Path, secret: str, audit: bool, peer: str = "app-audit-on") -> dict:
+def app_env(workdir: Path, secret: str, audit: bool, peer: str = "app-audit-on", db_url: str | None = None) -> dict:
+    """The app's settings for a benchmark peer: SQLite in the workdir unless `db_url` is given."""
     db = workdir / f"{slug(peer)}.sqlite"
     env = {
         "FLASK_SOCKETIO_JWT_ASYNC_MODE": json.dumps(runtime(peer)),
-        "FLASK_SQLALCHEMY_DATABASE_URI": json.dumps(f"sqlite:///{db}"),
+        "FLASK_SQLALCHEMY_DATABASE_URI": json.dumps(db_url or f"sqlite:///{db}"),
         "FLASK_JWT_SECRET_KEY": json.dumps(secret),
         "FLASK_SECRET_KEY": json.dumps(secret + "-s"),
         "FLASK_SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER": "100000",
@@ -338,16 +344,16 @@ def http_json(url, payload):
         return e.code, json.loads(e.read() or b"{}")
 
 
-def setup_app(peer: str, workdir: Path, secret: str, conf: dict) -> list[str]:
+def setup_app(peer: str, workdir: Path, secret: str, conf: dict, db_url: str | None = None) -> list[str]:
     """Create the schema and register users; return their ids."""
     env = dict(os.environ)
-    env.update(app_env(workdir, secret, audit=kind(peer) in AUDITED, peer=peer))
+    env.update(app_env(workdir, secret, audit=kind(peer) in AUDITED, peer=peer, db_url=db_url))
     r = subprocess.run([str(bin_dir(peer) / "flask"), "--app", "app", "db", "upgrade"], cwd=root_of(peer), env=env,
                        capture_output=True, text=True, timeout=120)
     if r.returncode:
         raise RuntimeError(f"db upgrade failed: {r.stdout[-1000:]} {r.stderr[-2000:]}")
     ids = []
-    with Server(peer, workdir, secret) as srv:
+    with Server(peer, workdir, secret, db_url) as srv:
         base = f"http://127.0.0.1:{srv.port}"
         for i in range(conf["users"]):
             name = f"bench{i:03d}"

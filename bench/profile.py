@@ -74,7 +74,7 @@ def summarize(collapsed: Path, top: int) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--peer", default="app-audit-on", choices=[p for p in B.PEER_INFO if p != "node"])
-    ap.add_argument("--phase", default="saturate", choices=["connect", "echo_large", "saturate", "broadcast", "idle"])
+    ap.add_argument("--phase", default="saturate", choices=["connect", "echo_large", "saturate", "broadcast", "idle", "chat"])
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--idle", action="store_true", help="include off-CPU (waiting) samples: finds blocking calls")
@@ -102,8 +102,14 @@ def main(argv=None):
                                     "--duration", str(int(args.seconds + 4))],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             time.sleep(1)
-            cfg = (dict(mode="idle", clients=conf["idle"], hold_s=2) if args.phase == "idle"
-                   else B.phase_config(args.phase, args.peer, conf))
+            if args.phase == "idle":
+                cfg = dict(mode="idle", clients=conf["idle"], hold_s=2)
+            elif args.phase == "chat":
+                from bench.chat import chat_config, conf_from_env
+
+                cfg = chat_config(conf_from_env(), lone=False, rnd=1)
+            else:
+                cfg = B.phase_config(args.phase, args.peer, conf)
             res = B.run_gen(srv, srv.port, cfg, tokens, workdir)
             rec.wait(timeout=args.seconds + 60)
             err = rec.stderr.read()

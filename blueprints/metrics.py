@@ -19,7 +19,7 @@ bp = Blueprint("metrics", __name__)
 def _install(setup: BlueprintSetupState) -> None:
     """Build the app's metrics when the blueprint is registered (after the socket layer)."""
     app = setup.app
-    app.extensions["metrics"] = core_metrics.install(get_state(app))
+    app.extensions["metrics"] = core_metrics.install(get_state(app), app.extensions.get("message_batch"))
     # Parsed once, so a bad entry stops the app at start-up rather than on the first scrape.
     app.extensions["metrics_networks"] = parse_networks(app.config.get("METRICS_ALLOWED_NETWORKS"))
 

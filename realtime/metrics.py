@@ -26,7 +26,7 @@ REFUSAL_CODES = frozenset({"auth_required", "token_invalid", "token_expired", "t
 class Metrics(NullMetrics):
     """The app's metrics and its own registry."""
 
-    def __init__(self, audit: Any, live_sockets: Callable[[], int]) -> None:
+    def __init__(self, audit: Any, live_sockets: Callable[[], int], batch: Any = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.connects = Counter("realtime_socket_connects", "Sockets admitted.", registry=r)
@@ -34,7 +34,7 @@ class Metrics(NullMetrics):
         self.disconnects = Counter("realtime_socket_disconnects", "Admitted sockets gone.", registry=r)
         self.events = Counter("realtime_socket_events", "Client events received, by event.", ["event"], registry=r)
         self._event_children: dict[str, Any] = {}
-        r.register(_CoreCollector(audit, live_sockets))
+        r.register(_CoreCollector(audit, live_sockets, batch))
 
     def connected(self) -> None:
         self.connects.inc()
@@ -60,8 +60,8 @@ class Metrics(NullMetrics):
 class _CoreCollector(Collector):
     """Values read at scrape time from the registry and the audit writer."""
 
-    def __init__(self, audit: Any, live_sockets: Callable[[], int]) -> None:
-        self.audit, self.live_sockets = audit, live_sockets
+    def __init__(self, audit: Any, live_sockets: Callable[[], int], batch: Any = None) -> None:
+        self.audit, self.live_sockets, self.batch = audit, live_sockets, batch
 
     def collect(self) -> Iterator[Any]:
         a = self.audit
@@ -89,10 +89,16 @@ class _CoreCollector(Collector):
                                 value=1 if a.spill.pending() else 0)
         yield GaugeMetricFamily("realtime_audit_writer_ok", "0 while the audit writer cannot reach the database.",
                                 value=0 if a.state == "error" else 1)
+        if self.batch is not None:  # the group commit of messages (realtime/batch.py)
+            b = self.batch
+            yield CounterMetricFamily("realtime_message_batches", "Message transactions committed.", value=b.batches)
+            yield CounterMetricFamily("realtime_messages_committed", "Messages committed.", value=b.items)
+            yield GaugeMetricFamily("realtime_messages_pending", "Messages waiting for their transaction's commit.",
+                                    value=b.pending())
 
 
-def install(state: Any) -> Metrics:
-    """Make an app's Metrics from its core State and hook them into its hub."""
-    metrics = Metrics(state.audit, lambda: len(state.registry.local))
+def install(state: Any, batch: Any = None) -> Metrics:
+    """Make an app's Metrics from its core State (and message group commit) and hook them into its hub."""
+    metrics = Metrics(state.audit, lambda: len(state.registry.local), batch)
     state.hub.metrics = metrics
     return metrics

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from flask import Flask, current_app
 
 from extensions import db
 from flask_socketio_jwt import Forbidden, InvalidPayload
 from models import Message, User
 from realtime import dbwrite
+from realtime.batch import GroupCommit
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_TEXT = 2000
@@ -83,17 +87,42 @@ def check_access(room: str, username: str) -> None:
         raise Forbidden("This dm room is for its two users only.")
 
 
-def store_message(room: str, user_id: str, username: str, text: str) -> dict:
-    """Commit a message and return it as the wire shows it."""
-    def unit() -> dict:
-        msg = Message(room=room, user_id=int(user_id), username=username, text=text)
-        db.session.add(msg)
-        db.session.flush()  # the id and the timestamp, without reloading the row after the commit
-        wire = msg.to_wire()
-        db.session.commit()
-        return wire
+class NewMessage(NamedTuple):
+    room: str
+    user_id: int
+    username: str
+    text: str
 
-    return dbwrite.write(unit)
+
+def init_app(app: Flask) -> None:
+    """The app's group commit for messages (realtime/batch.py): MESSAGE_BATCH_WINDOW_MS, MESSAGE_BATCH_MAX."""
+    app.extensions["message_batch"] = GroupCommit(
+        _insert_messages, window=float(app.config["MESSAGE_BATCH_WINDOW_MS"]) / 1000,
+        max_batch=int(app.config["MESSAGE_BATCH_MAX"]))
+
+
+def store_message(room: str, user_id: str, username: str, text: str) -> dict:
+    """Commit a message (with whatever other messages arrive meanwhile) and return it as the wire shows it."""
+    batch: GroupCommit[NewMessage, dict] = current_app.extensions["message_batch"]
+    return batch.submit(NewMessage(room, int(user_id), username, text))
+
+
+_INSERT = sa.insert(Message.__table__).returning(Message.__table__.c.id, sort_by_parameter_order=True)
+
+
+def _insert_messages(rows: Sequence[NewMessage]) -> list[dict]:
+    """One INSERT ... RETURNING id for the whole batch, one commit; the rows as the wire shows them."""
+    now = datetime.now(UTC)
+    params = [{"room": r.room, "user_id": r.user_id, "username": r.username, "text": r.text, "created_at": now}
+              for r in rows]
+
+    def unit() -> list[int]:
+        with db.engine.begin() as conn:
+            return list(conn.execute(_INSERT, params).scalars())
+
+    ids = dbwrite.write(unit)
+    ts = now.timestamp()
+    return [{"id": i, "room": r.room, "user": r.username, "text": r.text, "ts": ts} for i, r in zip(ids, rows, strict=True)]
 
 
 def history(room: str, after: int | None, limit: int, cap: int) -> tuple[list[dict], bool]:

@@ -544,7 +544,64 @@ async function modeIdle() {
   };
 }
 
-const MODES = { connect: modeConnect, echo: modeEcho, saturate: modeSaturate, broadcast: modeBroadcast, idle: modeIdle };
+async function modeChat() {
+  // Chat rooms: `clients` sockets in rooms of `room_size`; each sends its next `message` to its
+  // own room as soon as the last one is acked (closed loop), or `gap_ms` after it (a lone,
+  // lightly loaded sender). Measures acked messages/s, ack latency from the send, and the
+  // broadcasts received by the room members.
+  const n = cfg.clients || 60;
+  const size = cfg.room_size || 3;
+  const prefix = cfg.room_prefix || 'chat';
+  const gap = cfg.gap_ms || 0;
+  let delivered = 0; let measuring = false; let deliveredM = 0; let dropped = 0;
+  const onEvent = () => { delivered += 1; if (measuring) deliveredM += 1; };
+  const { clients, errors, seconds } = await connectMany(n, cfg.connect_concurrency || 50,
+    { onEvent, onEventBuf: onEvent, onDrop: () => { dropped += 1; } });
+  log(`connected ${clients.length}/${n} in ${seconds.toFixed(1)}s`);
+  if (!clients.length) return { error: 'no client connected', errors };
+  let joinFail = 0;
+  await Promise.all(clients.map((c, i) => new Promise((res) => {
+    c.room = `${prefix}${Math.floor(i / size)}`;
+    const to = setTimeout(() => { joinFail += 1; res(); }, 30000);
+    c.emit(JSON.stringify(['join', { room: c.room }]), (s) => {
+      clearTimeout(to);
+      if (s.indexOf('"ok":true') < 0 && s.indexOf('"ok": true') < 0) joinFail += 1;
+      res();
+    });
+  })));
+  const warm = (cfg.warmup_s ?? 2) * 1000;
+  const dur = (cfg.duration_s ?? 10) * 1000;
+  const lat = [];
+  let stop = false; let count = 0; let failed = 0; let seq = 0; let cpu = null; let tM = 0;
+  function fire(c) {
+    if (stop) return;
+    seq += 1;
+    const t = now();
+    c.emit(JSON.stringify(['message', { room: c.room, text: `m${seq}` }]), (s) => {
+      const ok = s.indexOf('"ok":true') >= 0 || s.indexOf('"ok": true') >= 0;
+      if (measuring) { if (ok) { count += 1; lat.push(now() - t); } else failed += 1; }
+      if (gap) setTimeout(() => fire(c), gap); else fire(c);
+    });
+  }
+  for (const c of clients) fire(c);
+  await sleep(warm);
+  measuring = true; mark('start'); cpu = cpuStart(); tM = now();
+  await sleep(dur);
+  measuring = false;
+  const secs = (now() - tM) / 1000;
+  const genCpu = cpuPct(cpu);
+  mark('end');
+  stop = true;
+  await sleep(300);
+  for (const c of clients) c.close();
+  return {
+    clients: clients.length, room_size: size, gap_ms: gap, join_failed: joinFail, connect_errors: errors,
+    dropped, rate: count / secs, failed, deliveries_per_s: deliveredM / secs,
+    latency_ms: summary(lat), gen_cpu: genCpu,
+  };
+}
+
+const MODES = { connect: modeConnect, echo: modeEcho, saturate: modeSaturate, broadcast: modeBroadcast, idle: modeIdle, chat: modeChat };
 
 async function main() {
   const fn = MODES[cfg.mode];

@@ -2,6 +2,7 @@
 
 Served exactly like the app under test:
     gunicorn -k eventlet -w 1 --worker-connections 20000 bench.peers.flask_min.app:app
+(BENCH_ASYNC_MODE=gevent and `-k gevent` for the gevent runtime.)
 Events: echo (acks its payload), whoami, join {room}, message {room, text}
 (broadcast to the room as {id, room, user, text, ts}).
 """
@@ -16,7 +17,7 @@ from flask_socketio import SocketIO, emit, join_room
 from bench.lagprobe import start_lag_probe
 
 app = Flask(__name__)
-socketio = SocketIO(app, async_mode="eventlet")  # same-origin only; the generator sends no Origin
+socketio = SocketIO(app, async_mode=os.environ.get("BENCH_ASYNC_MODE", "eventlet"))  # same-origin only; the generator sends no Origin
 _ids = itertools.count(1)
 
 

@@ -1,0 +1,217 @@
+"""The chat path side by side: durable room messages against peers that store nothing.
+
+    .venv/bin/python -m bench.chat                     # full run, writes docs/benchmarks-chat.md
+    BENCH_CHAT_ROUNDS=1 BENCH_CHAT_SECONDS=4 .venv/bin/python -m bench.chat --out /tmp/c.md
+    BENCH_CHAT_PEERS=app-audit-on,app-audit-on@/tmp/old .venv/bin/python -m bench.chat   # A/B
+
+Workload (`chat` mode of bench/loadgen): 60 clients in rooms of 3, each sending its next
+`message` to its room as soon as the last one is acked, for 10 s; every member receives every
+message of its room. Then one lone client sending a message 20 ms after each ack (a lightly
+loaded server: what one message costs in latency). The app stores every message (and its
+audit row) before the ack; bare Flask-SocketIO and Node store nothing.
+
+Peers: `kind[@checkout][+pg]`. The app runs on SQLite in the workdir, or with `+pg` on a
+PostgreSQL started for the run (one database per peer). Each server runs pinned to CPU 0, as
+does PostgreSQL (its work is the server's work); the generator runs on CPU 1. Rounds
+interleave the peers; every ratio compares figures of the same round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench import bench as B
+
+DEFAULT_PEERS = ("flask-min,flask-min-gevent,node,app-audit-on,app-gevent,app-audit-on+pg,app-gevent+pg")
+# The bare Flask-SocketIO peer each app peer is compared with: the same runtime.
+BARE = {"eventlet": "flask-min", "gevent": "flask-min-gevent"}
+
+
+def conf_from_env() -> dict:
+    """Sizes and durations (BENCH_CHAT_* variables)."""
+    return dict(
+        rounds=B.env_int("BENCH_CHAT_ROUNDS", 3),
+        clients=B.env_int("BENCH_CHAT_CLIENTS", 60),
+        room_size=B.env_int("BENCH_CHAT_ROOM_SIZE", 3),
+        seconds=B.env_float("BENCH_CHAT_SECONDS", 10),
+        lone_gap_ms=B.env_int("BENCH_CHAT_LONE_GAP_MS", 20),
+        lone_seconds=B.env_float("BENCH_CHAT_LONE_SECONDS", 5),
+        warmup_s=B.env_float("BENCH_CHAT_WARMUP_SECONDS", 2),
+        users=B.env_int("BENCH_USERS", 20),
+        peers=os.environ.get("BENCH_CHAT_PEERS", DEFAULT_PEERS).split(","),
+    )
+
+
+def split(spec: str) -> tuple[str, bool]:
+    """`app-gevent@/tmp/old+pg` -> (`app-gevent@/tmp/old`, True)."""
+    peer, plus, db = spec.partition("+")
+    if plus and db != "pg":
+        raise SystemExit(f"unknown storage {db!r} in {spec!r} (only +pg)")
+    return peer, bool(plus)
+
+
+def chat_config(conf: dict, lone: bool, rnd: int) -> dict:
+    """The generator's config for the loaded run or the lone sender."""
+    base = dict(mode="chat", warmup_s=conf["warmup_s"], room_prefix=f"r{rnd}{'l' if lone else 'c'}")
+    if lone:
+        return dict(base, clients=1, room_size=1, gap_ms=conf["lone_gap_ms"], duration_s=conf["lone_seconds"])
+    return dict(base, clients=conf["clients"], room_size=conf["room_size"], duration_s=conf["seconds"])
+
+
+def start_postgres(workdir: Path):
+    """One PostgreSQL for the run, pinned to the server's CPU."""
+    from tests.services import Postgres
+
+    pg = Postgres().start()
+    pid = int((pg.data / "postmaster.pid").read_text().split()[0])
+    subprocess.run(["taskset", "-a", "-p", "-c", B.SERVER_CPU, str(pid)], check=True, capture_output=True)
+    return pg
+
+
+def measure(spec: str, conf: dict, workdir: Path, secret: str, tokens: list[str], db_url: str | None,
+            rnd: int) -> dict:
+    """One round of one peer: the loaded run, then the lone sender, on one fresh server."""
+    peer, _ = split(spec)
+    out = {}
+    with B.Server(peer, workdir, secret, db_url) as srv:
+        for name, lone in (("chat", False), ("lone", True)):
+            B.log(f"  [{spec} r{rnd}] {name}")
+            out[name] = B.run_gen(srv, srv.port, chat_config(conf, lone, rnd), tokens, workdir)
+            if "error" in out[name]:
+                B.log(f"  [{spec} r{rnd}] {name} failed: {out[name]['error']}")
+    return out
+
+
+def med(results: list[dict], phase: str, path: tuple[str, ...]) -> float | None:
+    vals = []
+    for r in results:
+        v = r.get(phase, {})
+        for key in path:
+            v = v.get(key) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)):
+            vals.append(float(v))
+    return statistics.median(vals) if vals else None
+
+
+def ratio_med(num: list[dict], den: list[dict], phase: str, path: tuple[str, ...]) -> float | None:
+    """Median over rounds of the per-round ratio (figures of the same round only)."""
+    vals = []
+    for a, b in zip(num, den):
+        x, y = med([a], phase, path), med([b], phase, path)
+        if x is not None and y:
+            vals.append(x / y)
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, spec=".0f", unit=""):
+    return "n/a" if v is None else f"{v:{spec}}{unit}"
+
+
+def report(data: dict) -> str:
+    """The markdown report (docs/benchmarks-chat.md)."""
+    conf, res = data["conf"], data["results"]
+    L = [
+        "# The chat path: durable messages against peers that store nothing",
+        "",
+        f"Measured {data['date']} at `{data['git']}` with `{data['command']}`; {conf['rounds']} interleaved "
+        f"round(s), medians. Server and PostgreSQL pinned to one core, the generator on the other.",
+        "",
+        f"Workload: {conf['clients']} clients in rooms of {conf['room_size']}, each sending its next `message` "
+        f"as soon as the last is acked, {conf['seconds']:g} s after {conf['warmup_s']:g} s of warm-up; every "
+        "member receives every message of its room. The app commits each message (and its audit row) "
+        "before the ack; bare Flask-SocketIO and Node store nothing. *Lone*: one client sending a "
+        f"message {conf['lone_gap_ms']} ms after each ack, {conf['lone_seconds']:g} s.",
+        "",
+        "| peer | acked msg/s | ack p50 | ack p99 | deliveries/s | server CPU | lone ack p50 | lone ack p99 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for spec in conf["peers"]:
+        r = res[spec]
+        L.append(f"| {spec} | {fmt(med(r, 'chat', ('rate',)))} "
+                 f"| {fmt(med(r, 'chat', ('latency_ms', 'p50')), '.1f', ' ms')} "
+                 f"| {fmt(med(r, 'chat', ('latency_ms', 'p99')), '.1f', ' ms')} "
+                 f"| {fmt(med(r, 'chat', ('deliveries_per_s',)))} "
+                 f"| {fmt(med(r, 'chat', ('server_cpu',)), '.0f', '%')} "
+                 f"| {fmt(med(r, 'lone', ('latency_ms', 'p50')), '.2f', ' ms')} "
+                 f"| {fmt(med(r, 'lone', ('latency_ms', 'p99')), '.2f', ' ms')} |")
+    rows = []
+    for spec in conf["peers"]:
+        peer, pg = split(spec)
+        bare = BARE.get(B.runtime(peer))
+        if not peer.startswith("app-") or bare not in res:
+            continue
+        rate = ratio_med(res[spec], res[bare], "chat", ("rate",))
+        p99 = ratio_med(res[spec], res[bare], "chat", ("latency_ms", "p99"))
+        ok = rate is not None and rate >= 1.0 and p99 is not None and p99 <= 1.0
+        rows.append(f"| {spec} vs {bare} | {fmt(rate, '.2f', 'x')} | {fmt(p99, '.2f', 'x')} "
+                    f"| {'met' if ok else 'not met'} |")
+    if rows:
+        L += ["", "Against bare Flask-SocketIO on the same runtime (per-round ratios, median). Goal: "
+              "acked msg/s at least 1.0x, ack p99 at most 1.0x.", "",
+              "| app | acked msg/s | ack p99 | goal |", "|---|---|---|---|", *rows]
+    L += ["", "Every failed ack, dropped socket or join failure is counted in the raw results "
+          "(`bench/results/chat.json`); the figures above are from runs where all were zero "
+          "unless listed here:", ""]
+    bad = [f"- {spec} round {i + 1} {phase}: {r[phase].get('error') or ''} failed {r[phase].get('failed')}, "
+           f"dropped {r[phase].get('dropped')}, join failed {r[phase].get('join_failed')}"
+           for spec in conf["peers"] for i, r in enumerate(res[spec]) for phase in ("chat", "lone")
+           if r.get(phase, {}).get("error") or r.get(phase, {}).get("failed") or r.get(phase, {}).get("dropped")
+           or r.get(phase, {}).get("join_failed")]
+    L += bad or ["- none"]
+    return "\n".join(L) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(B.ROOT / "docs" / "benchmarks-chat.md"))
+    ap.add_argument("--json", default=str(B.BENCH / "results" / "chat.json"))
+    ap.add_argument("--report-only", action="store_true", help="re-render the report from --json")
+    args = ap.parse_args(argv)
+    if args.report_only:
+        Path(args.out).write_text(report(json.loads(Path(args.json).read_text())))
+        return 0
+    B.raise_nofile()
+    conf = conf_from_env()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+    secret = secrets.token_urlsafe(48)
+    pg = None
+    data = {"conf": conf, "command": "make bench (bench/chat.py)", "git": B.git_rev(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": {s: [] for s in conf["peers"]}}
+    try:
+        tokens, urls = {}, {}
+        for spec in conf["peers"]:
+            peer, on_pg = split(spec)
+            if on_pg and pg is None:
+                pg = start_postgres(workdir)
+            urls[spec] = pg.create_db(f"chat_{len(urls)}") if on_pg else None
+            if peer.startswith("app-"):
+                B.log(f"setting up {spec}")
+                tokens[spec] = B.mint_tokens(secret, B.setup_app(peer, workdir, secret, conf, urls[spec]), 200)
+            else:
+                tokens[spec] = B.mint_tokens(secret, [str(i) for i in range(1, 21)], 200)
+        for rnd in range(1, conf["rounds"] + 1):
+            for spec in conf["peers"]:
+                B.log(f"round {rnd}/{conf['rounds']}: {spec}")
+                data["results"][spec].append(measure(spec, conf, workdir, secret, tokens[spec], urls[spec], rnd))
+    finally:
+        if pg is not None:
+            pg.stop()
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(data, indent=1))
+        shutil.rmtree(workdir, ignore_errors=True)
+    Path(args.out).write_text(report(data))
+    print(Path(args.out).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
