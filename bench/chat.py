@@ -105,7 +105,7 @@ def med(results: list[dict], phase: str, path: tuple[str, ...]) -> float | None:
 def ratio_med(num: list[dict], den: list[dict], phase: str, path: tuple[str, ...]) -> float | None:
     """Median over rounds of the per-round ratio (figures of the same round only)."""
     vals = []
-    for a, b in zip(num, den):
+    for a, b in zip(num, den, strict=False):
         x, y = med([a], phase, path), med([b], phase, path)
         if x is not None and y:
             vals.append(x / y)

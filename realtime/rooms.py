@@ -122,7 +122,8 @@ def _insert_messages(rows: Sequence[NewMessage]) -> list[dict]:
 
     ids = dbwrite.write(unit)
     ts = now.timestamp()
-    return [{"id": i, "room": r.room, "user": r.username, "text": r.text, "ts": ts} for i, r in zip(ids, rows, strict=True)]
+    return [{"id": i, "room": r.room, "user": r.username, "text": r.text, "ts": ts}
+            for i, r in zip(ids, rows, strict=True)]
 
 
 def history(room: str, after: int | None, limit: int, cap: int) -> tuple[list[dict], bool]:
