@@ -74,7 +74,8 @@ def summarize(collapsed: Path, top: int) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--peer", default="app-audit-on", choices=[p for p in B.PEER_INFO if p != "node"])
-    ap.add_argument("--phase", default="saturate", choices=["connect", "echo_large", "saturate", "broadcast", "idle", "chat"])
+    ap.add_argument("--phase", default="saturate",
+                    choices=["connect", "echo_large", "saturate", "broadcast", "idle", "chat"])
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--idle", action="store_true", help="include off-CPU (waiting) samples: finds blocking calls")
