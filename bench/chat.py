@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from bench import bench as B
@@ -85,10 +87,26 @@ def measure(spec: str, conf: dict, workdir: Path, secret: str, tokens: list[str]
     with B.Server(peer, workdir, secret, db_url) as srv:
         for name, lone in (("chat", False), ("lone", True)):
             B.log(f"  [{spec} r{rnd}] {name}")
+            before = batching(srv, peer)
             out[name] = B.run_gen(srv, srv.port, chat_config(conf, lone, rnd), tokens, workdir)
+            after = batching(srv, peer)
+            if before and after and after[1] > before[1]:  # messages per transaction (warm-up included)
+                out[name]["per_commit"] = (after[0] - before[0]) / (after[1] - before[1])
             if "error" in out[name]:
                 B.log(f"  [{spec} r{rnd}] {name} failed: {out[name]['error']}")
     return out
+
+
+def batching(srv: B.Server, peer: str) -> tuple[float, float] | None:
+    """(messages committed, transactions) from the app's /metrics; None for the other peers."""
+    if not peer.startswith("app-"):
+        return None
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    found = dict(re.findall(r"^(realtime_messages_committed_total|realtime_message_batches_total) (\S+)$", text, re.M))
+    if len(found) != 2:  # an older checkout (bench.ab): no group commit
+        return None
+    return float(found["realtime_messages_committed_total"]), float(found["realtime_message_batches_total"])
 
 
 def med(results: list[dict], phase: str, path: tuple[str, ...]) -> float | None:
@@ -131,8 +149,9 @@ def report(data: dict) -> str:
         "before the ack; bare Flask-SocketIO and Node store nothing. *Lone*: one client sending a "
         f"message {conf['lone_gap_ms']} ms after each ack, {conf['lone_seconds']:g} s.",
         "",
-        "| peer | acked msg/s | ack p50 | ack p99 | deliveries/s | server CPU | lone ack p50 | lone ack p99 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| peer | acked msg/s | ack p50 | ack p99 | deliveries/s | server CPU | msgs per commit | lone ack p50 "
+        "| lone ack p99 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for spec in conf["peers"]:
         r = res[spec]
@@ -141,6 +160,7 @@ def report(data: dict) -> str:
                  f"| {fmt(med(r, 'chat', ('latency_ms', 'p99')), '.1f', ' ms')} "
                  f"| {fmt(med(r, 'chat', ('deliveries_per_s',)))} "
                  f"| {fmt(med(r, 'chat', ('server_cpu',)), '.0f', '%')} "
+                 f"| {fmt(med(r, 'chat', ('per_commit',)), '.1f')} "
                  f"| {fmt(med(r, 'lone', ('latency_ms', 'p50')), '.2f', ' ms')} "
                  f"| {fmt(med(r, 'lone', ('latency_ms', 'p99')), '.2f', ' ms')} |")
     rows = []

@@ -19,16 +19,44 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from flask_socketio_jwt import eventlet_patched, gevent_patched
+
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class _Waiter(Generic[T, R]):
-    __slots__ = ("item", "done", "lead", "result", "error")
+def _event_factory() -> Callable[[], tuple[Callable[[], object], Callable[[], object]]]:
+    """(set, wait) of a one-shot event: the runtime's own, lighter than a patched threading.Event."""
+    if eventlet_patched():
+        from eventlet.event import Event as EventletEvent
 
-    def __init__(self, item: T) -> None:
+        def eventlet_pair() -> tuple[Callable[[], object], Callable[[], object]]:
+            e = EventletEvent()
+            return e.send, e.wait
+
+        return eventlet_pair
+    if gevent_patched():
+        from gevent.event import Event as GeventEvent
+
+        def gevent_pair() -> tuple[Callable[[], object], Callable[[], object]]:
+            e = GeventEvent()
+            return e.set, e.wait
+
+        return gevent_pair
+
+    def thread_pair() -> tuple[Callable[[], object], Callable[[], object]]:
+        e = threading.Event()
+        return e.set, e.wait
+
+    return thread_pair
+
+
+class _Waiter(Generic[T, R]):
+    __slots__ = ("item", "wake", "wait", "lead", "result", "error")
+
+    def __init__(self, item: T, event: Callable[[], tuple[Callable[[], object], Callable[[], object]]]) -> None:
         self.item = item
-        self.done = threading.Event()  # green under eventlet and gevent (monkey-patched)
+        self.wake, self.wait = event()  # each is called at most once
         self.lead = False
         self.result: R | None = None
         self.error: BaseException | None = None
@@ -48,6 +76,7 @@ class GroupCommit(Generic[T, R]):
         self.window = max(0.0, window)
         self.max_batch = max(1, max_batch)
         self._sleep = sleep
+        self._event = _event_factory()
         self._lock = threading.Lock()
         self._pending: list[_Waiter[T, R]] = []
         self._busy = False
@@ -61,13 +90,13 @@ class GroupCommit(Generic[T, R]):
 
     def submit(self, item: T) -> R:
         """Store one item with whatever else arrives meanwhile; returns its result after the commit."""
-        me: _Waiter[T, R] = _Waiter(item)
+        me: _Waiter[T, R] = _Waiter(item, self._event)
         with self._lock:
             self._pending.append(me)
             lead = not self._busy
             self._busy = True
         if not lead:
-            me.done.wait()
+            me.wait()
             if not me.lead:
                 return self._outcome(me)
         self._lead(me)
@@ -105,9 +134,10 @@ class GroupCommit(Generic[T, R]):
             else:
                 nxt.lead = True
         for w in batch:
-            w.done.set()
+            if w is not me:  # the leader is running already (and a promoted one was woken once)
+                w.wake()
         if nxt is not None:
-            nxt.done.set()
+            nxt.wake()
 
     @staticmethod
     def _outcome(w: _Waiter[T, R]) -> R:
