@@ -73,7 +73,9 @@ class SocketJWT:
         if not bound:
             indexed = on and patches.usable(manager)
             client_manager = manager.client_manager(app.config.get("SOCKETIO_JWT_MESSAGE_QUEUE") or None,
-                                                    app.config["SOCKETIO_JWT_CHANNEL"], indexed_rooms=indexed)
+                                                    app.config["SOCKETIO_JWT_CHANNEL"], indexed_rooms=indexed,
+                                                    kind=app.config["SOCKETIO_JWT_CLIENT_MANAGER"],
+                                                    sharded=app.config["SOCKETIO_JWT_REDIS_SHARDED"])
             fill = bind_options(app, given, client_manager)
             socketio.init_app(app, **{**fill, **host_options})
             setattr(socketio, FILLED_ATTR, frozenset(fill))

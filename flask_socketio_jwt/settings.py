@@ -15,6 +15,11 @@ DEFAULTS: dict[str, Any] = {
     "SOCKETIO_JWT_PATCHES": True,
     "SOCKETIO_JWT_MESSAGE_QUEUE": None,
     "SOCKETIO_JWT_CHANNEL": "flask-socketio",
+    # "rooms": each emit goes only to the processes holding its room or socket (room_manager.py);
+    # "broadcast": python-socketio's RedisManager, every emit to every process.
+    "SOCKETIO_JWT_CLIENT_MANAGER": "rooms",
+    # Sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+) for the rooms manager; None: asks the server.
+    "SOCKETIO_JWT_REDIS_SHARDED": None,
     # None: the host's SocketIO(async_mode=...) or, without one, Flask-SocketIO's own choice.
     "SOCKETIO_JWT_ASYNC_MODE": None,
     "SOCKETIO_JWT_CORS_ALLOWED_ORIGINS": [],
@@ -49,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 ASYNC_MODES = frozenset({"eventlet", "gevent", "threading"})
+CLIENT_MANAGERS = frozenset({"rooms", "broadcast"})
 
 
 def apply_defaults(app: Flask) -> None:
@@ -74,6 +80,10 @@ def validate(cfg: dict[str, Any]) -> None:
                 "SOCKETIO_JWT_MAX_CONNECTIONS_PER_USER", "SOCKETIO_JWT_MAX_TOKEN_BYTES"):
         if not float(cfg[key]) > 0:
             raise RuntimeError(f"{key} must be positive")
+    if cfg["SOCKETIO_JWT_CLIENT_MANAGER"] not in CLIENT_MANAGERS:
+        raise RuntimeError("SOCKETIO_JWT_CLIENT_MANAGER must be \"rooms\" or \"broadcast\"")
+    if cfg["SOCKETIO_JWT_REDIS_SHARDED"] not in (None, True, False):
+        raise RuntimeError("SOCKETIO_JWT_REDIS_SHARDED must be true, false or None (ask the server)")
     if cfg["SOCKETIO_JWT_ASYNC_MODE"] is not None and cfg["SOCKETIO_JWT_ASYNC_MODE"] not in ASYNC_MODES:
         raise RuntimeError("SOCKETIO_JWT_ASYNC_MODE must be eventlet, gevent, threading or None")
     if cfg.get("JWT_ACCESS_TOKEN_EXPIRES") is False:

@@ -37,8 +37,18 @@ class RealtimeNamespace(AuthNamespace):
         rooms.check_access(room, info.username)
         peer = dm.peer(room, info.username) if dm.is_dm(room) else None
         state, cfg = get_state(), current_app.config
-        history, truncated = rooms.history(room, since, int(cfg["HISTORY_LIMIT"]), int(cfg["HISTORY_MAX"]))
-        if state.hub.join(info, room) and peer is not None:  # the user's first socket in the dm
+        # Join first, then read the history: with several processes the join subscribes this
+        # process to the room, so every message committed after the read is delivered live (one
+        # committed in between arrives both ways; clients keep messages by id).
+        was_in = room in info.rooms
+        first = state.hub.join(info, room)
+        try:
+            history, truncated = rooms.history(room, since, int(cfg["HISTORY_LIMIT"]), int(cfg["HISTORY_MAX"]))
+        except Exception:
+            if not was_in:
+                state.hub.leave(info, room)
+            raise
+        if first and peer is not None:  # the user's first socket in the dm
             dm.notify(self.socketio, self.namespace, room, info.username, peer[0])
         return {"ok": True, "room": room, "members": state.hub.members(room),
                 "history": history, "truncated": truncated}

@@ -6,6 +6,7 @@ A missing binary is an error, never a skip: the scale-out tests must run where t
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -55,13 +56,14 @@ class RedisServer:
         self.workdir, self.port = workdir, port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
+        self.extra: list[str] = []  # more redis-server options (a cluster node's)
 
     def start(self) -> RedisServer:
         """Start and wait for PING."""
         with open(self.workdir / f"redis-{self.port}.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no"],
+                 "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no", *self.extra],
                 stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -78,6 +80,10 @@ class RedisServer:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
 
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
     def restart(self) -> None:
         """Stop and start again on the same port (all keys are gone)."""
         self.stop()
@@ -86,6 +92,81 @@ class RedisServer:
     def client(self) -> redis.Redis:
         """A plain client (strings decoded)."""
         return redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=5)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    for _ in range(200):
+        port = random.randint(20000, 40000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+class RedisCluster:
+    """A real Redis Cluster on loopback: `masters` masters, one replica each, created with redis-cli.
+
+    The node timeout is short (1 s), so a killed master's replica takes over within seconds.
+    """
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.cli = need("redis-cli")
+        self.workdir = workdir
+        self.nodes = [RedisServer(workdir, _cluster_port()) for _ in range(masters * 2)]
+        self.masters = masters
+        self.url = f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> RedisCluster:
+        """Start every node, join them into one cluster and wait until every slot is served."""
+        for node in self.nodes:
+            node.extra = ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{node.port}.conf",
+                          "--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0"]
+            node.start()
+        subprocess.run([self.cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                        "--cluster-replicas", "1", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        self.wait_ok()
+        return self
+
+    def wait_ok(self, timeout: float = 30.0, exclude: RedisServer | None = None) -> None:
+        """Until every live node reports cluster_state:ok and all 16384 slots assigned."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                infos = [n.client().cluster("info") for n in self.nodes if n is not exclude and n.alive()]
+                if infos and all(i["cluster_state"] == "ok" and int(i["cluster_slots_ok"]) == 16384 for i in infos):
+                    return
+            except redis.RedisError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the Redis Cluster did not become ready")
+
+    def master_of(self, key: str) -> RedisServer:
+        """The node serving a key's (or a sharded channel's) slot now."""
+        slot = redis.cluster.key_slot(key.encode())
+        for node in self.nodes:
+            if not node.alive():
+                continue
+            for start, end, master, *_ in node.client().cluster("slots"):
+                if start <= slot <= end:
+                    port = int(master[1])
+                    return next(n for n in self.nodes if n.port == port)
+        raise RuntimeError(f"no node serves slot {slot}")
+
+    def kill(self, node: RedisServer) -> None:
+        """SIGKILL a node (a crashed host): its replica must take over."""
+        assert node.proc is not None
+        node.proc.kill()
+        node.proc.wait(10)
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
 
 
 class Postgres:

@@ -16,6 +16,8 @@ from tests.conftest import LiveServer, wait_for
 from tests.services import Postgres
 from tests.sio import Recorder
 
+pytestmark = pytest.mark.live
+
 
 def pending(server: LiveServer) -> float:
     text = requests.get(server.url + "/metrics", timeout=5).text

@@ -102,9 +102,13 @@ def test_app_uses_the_indexed_manager(app):
     assert isinstance(app_socketio.server.manager, manager.RoomIndexMixin)
 
 
-def test_redis_queue_gets_the_indexed_redis_manager():
+def test_redis_queue_gets_the_indexed_room_channel_manager_or_the_broadcast_one():
+    from flask_socketio_jwt.room_manager import RoomChannelManager
+
     m = manager.client_manager("redis://127.0.0.1:6379/0", "chan")
-    assert isinstance(m, socketio.RedisManager) and isinstance(m, manager.RoomIndexMixin)
+    assert isinstance(m, RoomChannelManager) and isinstance(m, manager.RoomIndexMixin)
     assert m.channel == "chan"
+    b = manager.client_manager("redis://127.0.0.1:6379/0", "chan", kind="broadcast")
+    assert isinstance(b, socketio.RedisManager) and isinstance(b, manager.RoomIndexMixin)
     with pytest.raises(ValueError):
         manager.client_manager("amqp://127.0.0.1", "chan")

@@ -30,7 +30,7 @@ from flask_socketio_jwt.runtime.green import run_blocking
 log = logging.getLogger(__name__)
 
 KINDS = frozenset({
-    "login", "login_failed", "logout", "connect", "connect_refused", "disconnect", "refresh",
+    "login", "login_failed", "logout", "connect", "connect_refused", "disconnect", "refresh", "refresh_refused",
     "kick", "join", "leave", "message", "rate_limited", "connect_timeout", "error",
     # The server API and the admin view (docs/server-api.md).
     "server_publish", "server_emit", "server_disconnect", "server_read", "server_refused",
@@ -186,7 +186,7 @@ class AuditLog:
                 log.warning("audit: %d rows spilled at shutdown for replay", len(rest))
 
     def health(self) -> dict:
-        """The writer's state for /healthz."""
+        """The writer's state (queue, spill file, lag, counts), e.g. for a health endpoint."""
         return {"state": self.state, "queue": self.depth(), "spill_pending": self.spill.pending(),
                 "lag": round(self.lag(), 3), "written": self.stats["written"],
                 "spilled": self.stats["spilled"], "failed": self.stats["failed"],

@@ -55,7 +55,7 @@ REVOKE_CODES = frozenset({"token_revoked", "user_unknown"})
 
 
 class Hub:
-    """Connection lifecycle shared by the socket namespace and the REST blueprints."""
+    """The live-connection lifecycle of one app: admit, guard, refresh, revoke, kick, rooms and presence."""
 
     metrics = NULL_METRICS  # realtime.metrics.install() sets the app's counters
 

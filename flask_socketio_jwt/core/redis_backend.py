@@ -11,13 +11,15 @@ import redis
 
 from flask_socketio_jwt.core.redis_bus import RedisBus, RedisFailureCounter
 from flask_socketio_jwt.core.redis_registry import RedisRegistry
+from flask_socketio_jwt.core.redis_topology import Topology, client_for, probe, tagged
 
 
-def redis_client(url: str, cfg: dict | None = None) -> redis.Redis:
-    """A client for url (redis:// or rediss://, password and TLS options in the URL)."""
+def redis_client(url: str, cfg: dict | None = None, topology: Topology | None = None) -> redis.Redis:
+    """A client for url (redis:// or rediss://, password and TLS options in the URL); a cluster
+    client when the server is a Redis Cluster node."""
     cfg = cfg or {}
-    return redis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
+    return client_for(  # type: ignore[return-value]  # RedisCluster answers the same commands
+        url, topology or probe(url), decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
         health_check_interval=10, max_connections=int(cfg.get("SOCKETIO_JWT_REDIS_MAX_CONNECTIONS") or 100))
 
 
@@ -25,8 +27,9 @@ def redis_backends(url: str, cfg: dict, *, spawn: Callable[..., object] | None =
                    sleep: Callable[[float], None] = time.sleep
                    ) -> tuple[RedisRegistry, RedisBus, Any, Callable[[str, int, float], Any]]:
     """(registry, revocation bus, auth failure counter, failure counter factory) on one Redis."""
-    client = redis_client(url, cfg)
-    prefix = cfg.get("SOCKETIO_JWT_REDIS_KEY_PREFIX") or "realtime"
+    topology = probe(url)
+    client = redis_client(url, cfg, topology)
+    prefix = tagged(cfg.get("SOCKETIO_JWT_REDIS_KEY_PREFIX") or "realtime", topology)
     base = cfg.get("SOCKETIO_JWT_CHANNEL") or "flask-socketio"
     channel = cfg.get("SOCKETIO_JWT_REDIS_BUS_CHANNEL") or f"{base}-revoke"
     registry = RedisRegistry(client, prefix=prefix, ttl=float(cfg.get("SOCKETIO_JWT_REGISTRY_HEARTBEAT_TTL") or 15),

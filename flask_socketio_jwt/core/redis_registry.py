@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import redis
@@ -36,7 +37,10 @@ class RedisRegistry(Registry):
         self.r, self.prefix, self.ttl = client, prefix, float(ttl)
         self.proc = proc_id or uuid.uuid4().hex[:16]
         self._spawn, self._sleep = spawn, sleep
-        self._scripts = {name: client.register_script(getattr(lua, name))
+        # The scripts build their keys from the prefix; naming one of them routes each call to the
+        # node holding them all on a Redis Cluster (the prefix carries a hash tag there).
+        route = [self._key("procs")]
+        self._scripts = {name: partial(client.register_script(getattr(lua, name)), route)
                          for name in ("APPLY", "RESERVE", "SYNC", "SWEEP", "HEARTBEAT")}
         self._started = False
         self._start_lock = threading.Lock()

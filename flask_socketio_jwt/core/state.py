@@ -22,7 +22,7 @@ STATE_KEY = "flask-socketio-jwt:state"
 
 @dataclass
 class State:
-    """Everything the blueprints and the namespace share, one per app."""
+    """The extension's objects for one app (`get_state(app)`): its audit log, its registry of live sockets, its hub."""
 
     audit: AuditLog
     registry: Registry

@@ -82,13 +82,22 @@ def missing(_target: Any = None) -> list[str]:
             + has(socketio.Manager(), "rooms", "callbacks", "pending_connect", "pending_disconnect"))
 
 
-def client_manager(message_queue: str | None, channel: str, indexed_rooms: bool = True) -> Any:
-    """The client manager for these settings: in-process, or Redis pub/sub across processes."""
+def client_manager(message_queue: str | None, channel: str, indexed_rooms: bool = True, kind: str = "rooms",
+                   sharded: bool | None = None) -> Any:
+    """The client manager for these settings: in-process, or Redis pub/sub across processes.
+
+    kind "rooms": room-scoped channels (room_manager.py); "broadcast": python-socketio's
+    RedisManager (one channel every process reads).
+    """
     def cls(base: type) -> type:
         return indexed(base) if indexed_rooms else base
 
     if not message_queue:
         return cls(socketio.Manager)()
     if message_queue.startswith(("redis://", "rediss://")):
-        return cls(socketio.RedisManager)(message_queue, channel=channel)
+        if kind == "broadcast":
+            return cls(socketio.RedisManager)(message_queue, channel=channel)
+        from flask_socketio_jwt.room_manager import RoomChannelManager
+
+        return cls(RoomChannelManager)(message_queue, channel=channel, sharded=sharded)
     raise ValueError("SOCKETIO_JWT_MESSAGE_QUEUE must be a redis:// or rediss:// URL")

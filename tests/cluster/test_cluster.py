@@ -128,23 +128,26 @@ def test_login_failures_per_username_and_address_count_across_processes(cluster)
 
 
 def test_queue_messages_are_json(cluster, redis_server, peers) -> None:
+    # The room's own channel (sharded pub/sub: SSUBSCRIBE) and the revocation bus (classic).
     a, b = cluster.servers
+    room_channel = "flask-socketio#r#/#room:json"
     sub = redis_server.client().pubsub(ignore_subscribe_messages=True)
-    sub.subscribe("flask-socketio", "flask-socketio-revoke")
+    sub.subscribe("flask-socketio-revoke")
+    sub.ssubscribe(room_channel)
     try:
         user = register(a.url, name())
         pa = peers(a.url, user["access"]).connect()
         pa.call("join", {"room": "json"})
         pa.call("message", {"room": "json", "text": "is this json?"})
         requests.post(b.url + "/api/auth/logout", headers=bearer(user["access"]), json={}, timeout=5)
-        seen: dict[str, list] = {"flask-socketio": [], "flask-socketio-revoke": []}
+        seen: dict[str, list] = {room_channel: [], "flask-socketio-revoke": []}
         deadline = 50
         while deadline and not all(seen.values()):
             msg = sub.get_message(timeout=0.2)
             deadline -= 1
             if msg:
                 seen[msg["channel"]].append(json.loads(msg["data"]))  # raises unless JSON
-        assert any(m.get("event") == "message" for m in seen["flask-socketio"])
+        assert any(m.get("event") == "message" for m in seen[room_channel])
         assert seen["flask-socketio-revoke"][0]["op"] == "revoke"
     finally:
         sub.close()
