@@ -22,7 +22,7 @@ XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 # Tests that start real servers; `make test` runs them a second time under gevent.
 LIVE_TESTS := $(wildcard tests/test_*_live.py) tests/test_socket_js.py tests/test_host_app.py tests/test_dev_server.py tests/cluster tests/browser
 
-.PHONY: run test deps dev-deps gevent-deps sysdeps vendor tools lint bench run-cluster screenshots clean nextjs-deps nextjs-build run-nextjs
+.PHONY: run test deps dev-deps gevent-deps sysdeps vendor tools lint docs bench run-cluster screenshots clean nextjs-deps nextjs-build run-nextjs
 
 .venv/.deps: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -136,5 +136,10 @@ lint: dev-deps
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 
+# The package's documentation site into docs/_build/html (git-ignored): warnings are errors and
+# every cross-reference must resolve (tests/test_docs_site.py builds it the same way).
+docs: dev-deps
+	.venv/bin/sphinx-build -W --keep-going -n -b html docs docs/_build/html
+
 clean:
-	rm -rf .venv .venv-gevent .venv-floor node_modules static/vendor .pytest_cache tools/asyncapi/node_modules .cache $(NEXT_DIR)/node_modules $(NEXT_DIR)/.next
+	rm -rf .venv .venv-gevent .venv-floor node_modules static/vendor .pytest_cache tools/asyncapi/node_modules .cache $(NEXT_DIR)/node_modules $(NEXT_DIR)/.next docs/_build

@@ -89,8 +89,8 @@ class Host:
         shutil.copy(ROOT / "pyproject.toml", src)
         shutil.copytree(ROOT / "flask_socketio_jwt", src / "flask_socketio_jwt",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        (src / "docs").mkdir()
-        shutil.copy(ROOT / "docs" / "extension.md", src / "docs")
+        for name in ("README-package.md", "LICENSE"):  # pyproject's readme and license-files
+            shutil.copy(ROOT / name, src)
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(self.work / "dist"),
                         str(src)], check=True, capture_output=True, cwd=self.work)
         self.wheel = next((self.work / "dist").glob("flask_socketio_jwt-*.whl"))
