@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -35,8 +36,14 @@ class _Node:
         self.pubsub = client.pubsub()
         self.sharded = sharded
         self.channels: set[str] = set()
+        # Our own (un)subscribe commands not yet confirmed: a confirmation that arrives after the
+        # channel was dropped and wanted again must neither wake a waiter early nor look like the
+        # server dropping it.
+        self.awaiting: Counter[str] = Counter()
+        self.leaving: Counter[str] = Counter()
 
     def subscribe(self, channels: list[str]) -> None:
+        self.awaiting.update(channels)
         if not self.sharded:
             if channels:
                 self.pubsub.subscribe(*channels)
@@ -47,6 +54,7 @@ class _Node:
 
     def unsubscribe(self, channel: str) -> None:
         self.channels.discard(channel)
+        self.leaving[channel] += 1
         (self.pubsub.sunsubscribe if self.sharded else self.pubsub.unsubscribe)(channel)
 
     def close(self) -> None:
@@ -212,14 +220,19 @@ class Subscriber:
                     continue
                 channel = msg["channel"]
                 channel = channel.decode() if isinstance(channel, bytes) else channel
-                if kind in confirm_types:
-                    event = self._confirmed.get(channel)
-                    if event is not None:
-                        event.set()
-                elif kind in ("sunsubscribe", "unsubscribe") and channel in self.wanted \
-                        and channel in node.channels:
-                    # Redis dropped a channel we still want (its slot moved to another node).
-                    self._fail(RuntimeError(f"{kind} by the server"))
+                with self._lock:
+                    if kind in confirm_types:
+                        node.awaiting[channel] -= 1
+                        event = self._confirmed.get(channel)
+                        if node.awaiting[channel] <= 0 and event is not None:
+                            del node.awaiting[channel]
+                            event.set()
+                    elif kind in ("sunsubscribe", "unsubscribe"):
+                        if node.leaving[channel] > 0:
+                            node.leaving[channel] -= 1  # our own
+                        elif channel in self.wanted and channel in node.channels:
+                            # Redis dropped a channel we still want (its slot moved to another node).
+                            self._fail(RuntimeError(f"{kind} by the server"))
         except Exception as exc:  # noqa: BLE001 - ends this generation; run() starts the next
             if generation == self.generation:
                 self._fail(exc)
