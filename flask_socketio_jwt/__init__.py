@@ -40,6 +40,16 @@ from flask_socketio_jwt.testing import SocketTestClient, access_token, socket_cl
 
 __version__ = "0.2.0"
 
+
+def __getattr__(name: str) -> object:
+    # RoomChannelManager needs redis (the [redis] extra): imported only when asked for.
+    if name == "RoomChannelManager":
+        from flask_socketio_jwt.room_manager import RoomChannelManager
+
+        return RoomChannelManager
+    raise AttributeError(f"module 'flask_socketio_jwt' has no attribute {name!r}")
+
+
 __all__ = [
     "AUDIT_KINDS",
     "AuthError",
@@ -53,6 +63,7 @@ __all__ = [
     "NullMetrics",
     "OriginForbidden",
     "RateLimited",
+    "RoomChannelManager",
     "SocketInfo",
     "SocketJWT",
     "SocketJWTError",

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
+from collections import deque
 from typing import Any
 
 import socketio
@@ -51,12 +53,18 @@ class RoomChannelManager(socketio.PubSubManager):  # type: ignore[misc]
                  redis_options: dict[str, Any] | None = None) -> None:
         super().__init__(channel=channel, write_only=write_only, logger=logger, json=json)
         self.host_id = uuid.uuid4().hex[:TAG_LEN]  # also the first characters of every sid made here
+        self._own = f'"host_id": "{self.host_id}"'.encode()
         self.redis_url = url
         self.redis_options = redis_options or {}
         self._sharded_setting = sharded
         self.topology: Topology | None = None
         self.client: Any = None
         self.subscriber: Subscriber | None = None
+        self._outbox: deque[tuple[str, str]] = deque()
+        self._wake = threading.Event()  # green under eventlet and gevent
+        self._sharded = True
+        self._publishing = False
+        self._writer: Any = None  # the publishing connection (CLIENT REPLY OFF), a single Redis only
 
     # -- set-up ------------------------------------------------------------------------------------
     def initialize(self) -> None:
@@ -73,6 +81,7 @@ class RoomChannelManager(socketio.PubSubManager):  # type: ignore[misc]
         cluster = self.client if self.topology.cluster else None
         self.subscriber = Subscriber(self.redis_url, cluster=cluster, sharded=sharded, on_data=self._on_data,
                                      spawn=self._spawn)
+        self._sharded = sharded
         self._spublish = self.client.spublish if sharded else self.client.publish
         if not self.write_only:
             self.subscriber.want(self._all_channel(), wait=False)
@@ -85,6 +94,7 @@ class RoomChannelManager(socketio.PubSubManager):  # type: ignore[misc]
 
     def _thread(self) -> None:
         assert self.subscriber is not None
+        self._spawn(self._publisher)
         self.subscriber.run()
 
     # -- channels ------------------------------------------------------------------------------------
@@ -121,24 +131,68 @@ class RoomChannelManager(socketio.PubSubManager):  # type: ignore[misc]
 
     # -- publish and receive -----------------------------------------------------------------------
     def _publish(self, data: dict) -> None:
+        """Queue a message for its channel; the publisher task sends the queue in pipelined batches."""
         if self.client is None:
             self._connect()
         method = data.get("method")
         target = data.get("room") if method == "emit" else data.get("sid")
         if method in ("emit", "disconnect", "enter_room", "leave_room") and self.owner(target) == self.host_id:
             return  # one socket of this process: already handled here
-        channel, payload = self._route(data), self.json.dumps(data)
-        for attempt in (1, 2):
-            try:
+        item = (self._route(data), self.json.dumps(data))
+        if not self._publishing:  # a write-only emitter, or before the server started: send now
+            self._send([item])
+            return
+        self._outbox.append(item)
+        if len(self._outbox) == 1:
+            self._wake.set()
+
+    def _publisher(self) -> None:
+        """Send queued messages in order: one pipelined round trip per batch (what queued meanwhile)."""
+        self._publishing = True
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                batch = [self._outbox.popleft() for _ in range(min(len(self._outbox), 256))]
+                for attempt in (1, 2):
+                    try:
+                        self._send(batch)
+                        break
+                    except Exception as exc:  # noqa: BLE001 - as python-socketio's RedisManager: retry once
+                        if attempt == 2:
+                            log.error("room pub/sub: cannot publish (%s): %d messages dropped",
+                                      type(exc).__name__, len(batch))
+                        else:
+                            time.sleep(0.05)
+
+    def _send(self, batch: list[tuple[str, str]]) -> None:
+        if self.topology is not None and self.topology.cluster:
+            for channel, payload in batch:  # a cluster routes each channel to its own node
                 self._spublish(channel, payload)
+            return
+        command = "SPUBLISH" if self._sharded else "PUBLISH"
+        packed = [(command, channel, payload) for channel, payload in batch]
+        for attempt in (1, 2):
+            conn = self._writer
+            try:
+                if conn is None:
+                    conn = self._writer = self.client.connection_pool.make_connection()
+                    conn.connect()
+                    # Publishes need no answer: the server sends none on this connection, so a
+                    # publish costs one write and never waits for a round trip.
+                    conn.send_command("CLIENT", "REPLY", "OFF")
+                conn.send_packed_command(conn.pack_commands(packed), check_health=False)
                 return
-            except Exception as exc:  # noqa: BLE001 - as python-socketio's RedisManager: log, retry once
+            except Exception:
+                self._writer = None
+                if conn is not None:
+                    conn.disconnect()
                 if attempt == 2:
-                    log.error("room pub/sub: cannot publish (%s): message dropped", type(exc).__name__)
-                else:
-                    time.sleep(0.05)
+                    raise
 
     def _on_data(self, raw: bytes | str) -> None:
+        if isinstance(raw, bytes) and self._own in raw and b'"method": "callback"' not in raw:
+            return  # our own publish coming back from a room we share (a JSON string cannot hold the marker)
         try:
             data = self.json.loads(raw)
         except ValueError:

@@ -168,18 +168,19 @@ class RawWS extends EventEmitter {
 class Client {
   // One Socket.IO connection on namespace "/". Callbacks: onConnect(c, ms),
   // onFail(c, reason), onEvent(c, frame), onDrop(c).
-  constructor(cb) {
+  constructor(cb, port) {
     this.cb = cb;
+    const p = port || cfg.port;
     this.ackId = 0;
     this.acks = new Map();
     this.connected = false;
     this.done = false; // connect settled (ok or failed)
     this.t0 = now();
-    const ws = USE_WS ? new WebSocket(URL_, {
+    const ws = USE_WS ? new WebSocket(`ws://${HOST}:${p}${PATH}`, {
       perMessageDeflate: !!cfg.deflate,
       localAddress: localAddr(),
       handshakeTimeout: 30000,
-    }) : new RawWS(HOST, cfg.port, PATH, localAddr());
+    }) : new RawWS(HOST, p, PATH, localAddr());
     this.ws = ws;
     this.timer = setTimeout(() => this.fail('connect_timeout'), (cfg.connect_timeout_s || 30) * 1000);
     if (USE_WS) ws.on('message', (data) => this.onMessage(data.toString()));
@@ -601,7 +602,97 @@ async function modeChat() {
   };
 }
 
-const MODES = { connect: modeConnect, echo: modeEcho, saturate: modeSaturate, broadcast: modeBroadcast, idle: modeIdle, chat: modeChat };
+async function modeRooms() {
+  // Rooms spread over several server processes: `rooms` rooms, room r on server r % ports.length,
+  // each with sizes[r % sizes.length] members (one of them the sender). Every room's sender sends
+  // `message` at rate_total / rooms per second (open loop, phases spread); each text carries its
+  // send time, so every member's delivery latency is measured on receipt.
+  const ports = cfg.ports;
+  const nRooms = cfg.rooms || 400;
+  const sizes = cfg.sizes || [2, 3, 4, 5];
+  const prefix = cfg.room_prefix || 'sc';
+  const lat = []; let delivered = 0; let measuring = false; let dropped = 0;
+  const onEvent = (c, s) => {
+    const i = s.indexOf('"text":"T');
+    if (i < 0) return;
+    const k = s.indexOf('"', i + 9);
+    const t = typeof s === 'string' ? +s.slice(i + 9, k) : +s.toString('latin1', i + 9, k);
+    if (measuring && t >= 0) { delivered += 1; lat.push(now() - t); }
+  };
+  const members = [];
+  for (let r = 0; r < nRooms; r++) for (let m = 0; m < sizes[r % sizes.length]; m++) members.push(r);
+  const clients = []; const errors = {};
+  let next = 0;
+  async function worker() {
+    while (next < members.length) {
+      const idx = next; next += 1;
+      const r = members[idx];
+      const c = await new Promise((resolve) => {
+        const cl = new Client({
+          onConnect: (x) => resolve(x), onFail: (x, reason) => { addErr(errors, reason); resolve(null); },
+          onEvent, onEventBuf: onEvent, onDrop: () => { dropped += 1; },
+        }, ports[r % ports.length]);
+      });
+      if (c) { c.room = `${prefix}${r}`; c.roomIdx = r; clients.push(c); }
+    }
+  }
+  await Promise.all(Array.from({ length: cfg.connect_concurrency || 50 }, worker));
+  log(`connected ${clients.length}/${members.length}`);
+  // One idle socket on each bystander process (a manager subscribes once it serves a socket).
+  const idle = [];
+  for (const port of cfg.idle_ports || []) {
+    idle.push(await new Promise((resolve) => {
+      const cl = new Client({ onConnect: (x) => resolve(x), onFail: (x, reason) => { addErr(errors, reason); resolve(null); } }, port);
+    }));
+  }
+  let joinFail = 0;
+  for (let i = 0; i < clients.length; i += 200) {
+    await Promise.all(clients.slice(i, i + 200).map((c) => new Promise((res) => {
+      c.emit(JSON.stringify(['join', { room: c.room }]), (s) => { if (s.indexOf('"ok":true') < 0) joinFail += 1; res(); });
+    })));
+  }
+  const senders = new Map();
+  for (const c of clients) if (!senders.has(c.roomIdx)) senders.set(c.roomIdx, c);
+  const roomSize = new Map();
+  for (const c of clients) roomSize.set(c.roomIdx, (roomSize.get(c.roomIdx) || 0) + 1);
+  const perRoom = (cfg.rate_total || 2000) / nRooms; const period = 1000 / perRoom;
+  const warm = (cfg.warmup_s ?? 2) * 1000; const dur = (cfg.duration_s ?? 10) * 1000;
+  const list = [...senders.values()];
+  const t0 = now(); const due = new Float64Array(list.length);
+  for (let i = 0; i < list.length; i++) due[i] = t0 + (i / list.length) * period;
+  let sent = 0; let expected = 0; let cpu = null; let marked = false; let acked = 0;
+  const mStart = t0 + warm; const mEnd = mStart + dur;
+  while (true) {
+    const t = now();
+    if (!marked && t >= mStart) { marked = true; measuring = true; mark('start'); cpu = cpuStart(); }
+    if (t >= mEnd) break;
+    for (let i = 0; i < list.length; i++) {
+      while (due[i] <= t) {
+        const inWin = due[i] >= mStart && due[i] < mEnd;
+        const stamp = inWin ? now().toFixed(3) : '-1';
+        due[i] += period;
+        const c = list[i];
+        if (inWin) { sent += 1; expected += roomSize.get(c.roomIdx); }
+        c.emit(JSON.stringify(['message', { room: c.room, text: `T${stamp}` }]), () => { acked += 1; });
+      }
+    }
+    await sleep(1);
+  }
+  const genCpu = cpuPct(cpu);
+  mark('end');
+  const drainEnd = now() + 3000;
+  while (delivered < expected && now() < drainEnd) await sleep(10);
+  measuring = false;
+  for (const c of clients) c.close();
+  for (const c of idle) if (c) c.close();
+  return {
+    sockets: clients.length, rooms: nRooms, join_failed: joinFail, connect_errors: errors, dropped,
+    sent, acked, expected, delivered, missing: expected - delivered, seconds: dur / 1000,
+    deliveries_per_s: delivered / (dur / 1000), delivery_ms: summary(lat), gen_cpu: genCpu,
+  };
+}
+
+const MODES = { connect: modeConnect, echo: modeEcho, saturate: modeSaturate, broadcast: modeBroadcast, idle: modeIdle, chat: modeChat, rooms: modeRooms };
 
 async function main() {
   const fn = MODES[cfg.mode];

@@ -17,7 +17,24 @@ from flask_socketio import SocketIO, emit, join_room
 from bench.lagprobe import start_lag_probe
 
 app = Flask(__name__)
-socketio = SocketIO(app, async_mode=os.environ.get("BENCH_ASYNC_MODE", "eventlet"))  # same-origin only; the generator sends no Origin
+
+
+def _client_manager():
+    """BENCH_MESSAGE_QUEUE: several processes on Redis, with the room-scoped manager or
+    (BENCH_MANAGER=broadcast) python-socketio's RedisManager; unset: one process."""
+    url = os.environ.get("BENCH_MESSAGE_QUEUE")
+    if not url:
+        return None
+    if os.environ.get("BENCH_MANAGER") == "broadcast":
+        import socketio as python_socketio
+
+        return python_socketio.RedisManager(url, channel="bench")
+    from flask_socketio_jwt import RoomChannelManager
+
+    return RoomChannelManager(url, channel="bench")
+
+
+socketio = SocketIO(app, async_mode=os.environ.get("BENCH_ASYNC_MODE", "eventlet"), client_manager=_client_manager())  # same-origin only; the generator sends no Origin
 _ids = itertools.count(1)
 
 
