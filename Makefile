@@ -19,10 +19,18 @@ endif
 # pytest-xdist: test files spread over this many processes (module-scoped servers stay per file).
 PYTEST_WORKERS ?= 3
 XDIST := -n $(PYTEST_WORKERS) --dist loadfile
-# Tests that start real servers; `make test` runs them a second time under gevent.
-LIVE_TESTS := $(wildcard tests/test_*_live.py) tests/test_socket_js.py tests/test_host_app.py tests/test_dev_server.py tests/cluster tests/browser
+# The package's own tests (tests/package) run with nothing of the demo app importable, in pytest
+# runs of their own: from a new temporary folder that holds only a link to the package (`python -m`
+# puts that folder, not the checkout, on sys.path), with pytest's importlib import mode (which adds
+# no folder to sys.path either). After this, in the same shell, `package_pytest PYTHON ARGS...` is
+# such a run; the folder is removed when the shell exits. tests/package/test_package_rules.py
+# checks that the app cannot be imported there.
+PACKAGE_PYTEST := pkgdir=$$(mktemp -d) && trap 'rm -rf "$$pkgdir"' EXIT && \
+	ln -s "$(CURDIR)/flask_socketio_jwt" "$$pkgdir/flask_socketio_jwt" && \
+	package_pytest() { py=$$1; shift; (cd "$$pkgdir" && "$(CURDIR)/$$py" -m pytest -c "$(CURDIR)/pyproject.toml" \
+		--rootdir "$(CURDIR)" --import-mode=importlib "$$@"); }
 
-.PHONY: run test deps dev-deps gevent-deps sysdeps vendor tools lint docs bench run-cluster screenshots clean nextjs-deps nextjs-build run-nextjs
+.PHONY: run test test-package deps dev-deps gevent-deps sysdeps vendor tools lint docs bench run-cluster screenshots clean nextjs-deps nextjs-build run-nextjs
 
 .venv/.deps: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -70,29 +78,44 @@ run: $(RUN_VENV)/.deps vendor
 	$(RUN_ENV) exec $(RUN_VENV)/bin/gunicorn -k $(WORKER) -w 1 --worker-connections $(WORKER_CONNECTIONS) \
 		-b $(HOST):$(PORT) wsgi:app
 
-# Three passes, each spread over PYTEST_WORKERS processes: everything under eventlet; every test
-# that starts a real server again under gevent; the live socket tests once more with every patch
-# on library internals off (SOCKETIO_JWT_PATCHES = False), so the contract is proven on stock
-# libraries too. The tests write only to temporary folders: the checkout must look the same
-# afterwards (checked after each pass).
-# The package's own tests, run in .venv-floor with nothing of the app installed (--noconftest).
-PACKAGE_TESTS := tests/test_secure_default.py tests/test_extension.py
+# Four passes; the first three are two pytest runs each (tests/app, then tests/package with
+# nothing of the app importable), spread over PYTEST_WORKERS processes: everything under eventlet;
+# every test that starts a real server (marked `live` by its fixtures: tests/support/live.py)
+# again under gevent; the same tests once more with every patch on library internals off
+# (SOCKETIO_JWT_PATCHES = False), so the contract is proven on stock libraries too. The fourth runs
+# the package's own tests on the lowest release of every range it declares (.venv-floor: nothing
+# of the app installed, nor importable). The tests write only to temporary folders: the checkout
+# must look the same afterwards (checked after each run).
+FLOOR_TESTS := tests/package/test_secure_default.py tests/package/test_extension.py
 
 test: dev-deps gevent-deps .venv-floor/.deps sysdeps vendor tools nextjs-build
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
+	$(PACKAGE_PYTEST); \
 	before=$$(git status --porcelain 2>/dev/null); \
 	unchanged() { after=$$(git status --porcelain 2>/dev/null); [ "$$before" = "$$after" ] && return 0; \
 		echo "make test changed the checkout (git status --porcelain):"; diff <(echo "$$before") <(echo "$$after"); \
 		return 1; }; \
-	.venv/bin/python -m pytest $(XDIST); eventlet=$$?; unchanged || exit 1; \
-	WORKER=gevent .venv/bin/python -m pytest $(XDIST) $(LIVE_TESTS); gevent=$$?; unchanged || exit 1; \
+	.venv/bin/python -m pytest $(XDIST) tests/app; app=$$?; unchanged || exit 1; \
+	package_pytest .venv/bin/python $(XDIST) "$(CURDIR)/tests/package"; package=$$?; unchanged || exit 1; \
+	eventlet=$$(( app ? app : package )); \
+	WORKER=gevent .venv/bin/python -m pytest $(XDIST) -m live tests/app; app=$$?; unchanged || exit 1; \
+	WORKER=gevent package_pytest .venv/bin/python $(XDIST) -m live "$(CURDIR)/tests/package"; package=$$?; \
+	unchanged || exit 1; gevent=$$(( app ? app : package )); \
 	echo "make test: eventlet pass exit $$eventlet, gevent pass exit $$gevent; now the patches-off pass"; \
-	SOCKETIO_JWT_TEST_PATCHES=off .venv/bin/python -m pytest $(XDIST) -m live; stock=$$?; \
-	unchanged || exit 1; \
+	SOCKETIO_JWT_TEST_PATCHES=off .venv/bin/python -m pytest $(XDIST) -m live tests/app; app=$$?; unchanged || exit 1; \
+	SOCKETIO_JWT_TEST_PATCHES=off package_pytest .venv/bin/python $(XDIST) -m live "$(CURDIR)/tests/package"; \
+	package=$$?; unchanged || exit 1; stock=$$(( app ? app : package )); \
 	echo "make test: patches-off pass exit $$stock; now the package's tests on its lowest supported versions"; \
-	.venv-floor/bin/python -m pytest --noconftest $(PACKAGE_TESTS); floor=$$?; unchanged || exit 1; \
+	package_pytest .venv-floor/bin/python --noconftest $(addprefix $(CURDIR)/,$(FLOOR_TESTS)); \
+	floor=$$?; unchanged || exit 1; \
 	echo "make test: eventlet $$eventlet, gevent $$gevent, patches-off $$stock, floor versions $$floor"; \
 	[ $$eventlet = 0 ] && [ $$gevent = 0 ] && [ $$stock = 0 ] && [ $$floor = 0 ]
+
+# The package's own tests alone, as `make test` runs them (nothing of the app importable; eventlet
+# unless WORKER=gevent; PYTEST_ARGS for more, e.g. PYTEST_ARGS="-m live").
+PYTEST_ARGS ?=
+test-package: dev-deps
+	$(PACKAGE_PYTEST); WORKER=$(WORKER) package_pytest .venv/bin/python $(XDIST) $(PYTEST_ARGS) "$(CURDIR)/tests/package"
 
 # The pictures in the docs (docs/demo.png), from a real server driven in Chromium.
 screenshots: dev-deps sysdeps vendor
@@ -137,7 +160,7 @@ lint: dev-deps
 	.venv/bin/mypy
 
 # The package's documentation site into docs/_build/html (git-ignored): warnings are errors and
-# every cross-reference must resolve (tests/test_docs_site.py builds it the same way).
+# every cross-reference must resolve (tests/package/test_docs_site.py builds it the same way).
 docs: dev-deps
 	.venv/bin/sphinx-build -W --keep-going -n -b html docs docs/_build/html
 
