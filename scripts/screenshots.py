@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
-from tests.conftest import LiveServer  # noqa: E402
+from tests.app.conftest import LiveServer  # noqa: E402
 
 PASSWORD = "correct-horse-battery"
 CHROMIUM = os.environ.get("REALTIME_TEST_CHROMIUM", "/usr/bin/chromium")
