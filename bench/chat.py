@@ -61,6 +61,12 @@ def split(spec: str) -> tuple[str, bool]:
     return peer, bool(plus)
 
 
+def rev_of(peer: str) -> str:
+    """The short commit of the checkout a peer runs from."""
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=B.root_of(peer), capture_output=True, text=True)
+    return r.stdout.strip() or "?"
+
+
 def chat_config(conf: dict, lone: bool, rnd: int) -> dict:
     """The generator's config for the loaded run or the lone sender."""
     base = dict(mode="chat", warmup_s=conf["warmup_s"], room_prefix=f"r{rnd}{'l' if lone else 'c'}")
@@ -71,7 +77,7 @@ def chat_config(conf: dict, lone: bool, rnd: int) -> dict:
 
 def start_postgres(workdir: Path):
     """One PostgreSQL for the run, pinned to the server's CPU."""
-    from tests.services import Postgres
+    from tests.support.services import Postgres
 
     pg = Postgres().start()
     pid = int((pg.data / "postmaster.pid").read_text().split()[0])
@@ -153,9 +159,10 @@ def report(data: dict) -> str:
         "| lone ack p99 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    labels = data.get("labels", {})
     for spec in conf["peers"]:
         r = res[spec]
-        L.append(f"| {spec} | {fmt(med(r, 'chat', ('rate',)))} "
+        L.append(f"| {labels.get(spec, spec)} | {fmt(med(r, 'chat', ('rate',)))} "
                  f"| {fmt(med(r, 'chat', ('latency_ms', 'p50')), '.1f', ' ms')} "
                  f"| {fmt(med(r, 'chat', ('latency_ms', 'p99')), '.1f', ' ms')} "
                  f"| {fmt(med(r, 'chat', ('deliveries_per_s',)))} "
@@ -172,7 +179,7 @@ def report(data: dict) -> str:
         rate = ratio_med(res[spec], res[bare], "chat", ("rate",))
         p99 = ratio_med(res[spec], res[bare], "chat", ("latency_ms", "p99"))
         ok = rate is not None and rate >= 1.0 and p99 is not None and p99 <= 1.0
-        rows.append(f"| {spec} vs {bare} | {fmt(rate, '.2f', 'x')} | {fmt(p99, '.2f', 'x')} "
+        rows.append(f"| {labels.get(spec, spec)} vs {bare} | {fmt(rate, '.2f', 'x')} | {fmt(p99, '.2f', 'x')} "
                     f"| {'met' if ok else 'not met'} |")
     if rows:
         L += ["", "Against bare Flask-SocketIO on the same runtime (per-round ratios, median). Goal: "
@@ -181,7 +188,8 @@ def report(data: dict) -> str:
     L += ["", "Every failed ack, dropped socket or join failure is counted in the raw results "
           "(`bench/results/chat.json`); the figures above are from runs where all were zero "
           "unless listed here:", ""]
-    bad = [f"- {spec} round {i + 1} {phase}: {r[phase].get('error') or ''} failed {r[phase].get('failed')}, "
+    bad = [f"- {labels.get(spec, spec)} round {i + 1} {phase}: {r[phase].get('error') or ''} "
+           f"failed {r[phase].get('failed')}, "
            f"dropped {r[phase].get('dropped')}, join failed {r[phase].get('join_failed')}"
            for spec in conf["peers"] for i, r in enumerate(res[spec]) for phase in ("chat", "lone")
            if r.get(phase, {}).get("error") or r.get(phase, {}).get("failed") or r.get(phase, {}).get("dropped")
@@ -204,7 +212,10 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     secret = secrets.token_urlsafe(48)
     pg = None
-    data = {"conf": conf, "command": "make bench (bench/chat.py)", "git": B.git_rev(),
+    # A peer from another checkout (`kind@/path`) is named by that checkout's commit.
+    labels = {spec: f"{split(spec)[0].partition('@')[0]} at {rev_of(split(spec)[0])}{' +pg' * split(spec)[1]}"
+              for spec in conf["peers"] if "@" in spec}
+    data = {"conf": conf, "labels": labels, "command": "make bench (bench/chat.py)", "git": B.git_rev(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": {s: [] for s in conf["peers"]}}
     try:
         tokens, urls = {}, {}
