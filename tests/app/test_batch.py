@@ -8,6 +8,7 @@ import time
 import pytest
 
 from realtime.batch import GroupCommit
+from tests.support.common import wait_for
 
 
 class Store:
@@ -59,30 +60,31 @@ def test_a_lone_item_is_written_at_once_in_a_batch_of_its_own():
     assert store.batches == [["a"]] and gc.batches == 1 and gc.items == 1 and gc.pending() == 0
 
 
+def behind_a_held_batch(gc: GroupCommit, store: Store, first: str, items: list[str]) -> dict:
+    """Hold `first`'s batch in flight until every item has arrived, then let it go; each item's outcome."""
+    store.gate.clear()
+    holder = threading.Thread(target=gc.submit, args=(first,))
+    holder.start()
+    assert store.entered.wait(5)
+    out: dict = {}
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, _try(gc, i))) for i in items]
+    for t in threads:
+        t.start()
+    assert wait_for(lambda: gc.pending() == len(items) + 1)  # the waiting items plus the one in flight
+    store.gate.set()
+    for t in (holder, *threads):
+        t.join(5)
+    return out
+
+
 def test_items_arriving_during_a_commit_share_the_next_one_and_each_gets_its_own_result():
     store = Store()
     gc = GroupCommit(store)
-    store.gate.clear()  # the first batch stays in flight while 20 more items arrive
-    first = threading.Thread(target=gc.submit, args=("first",))
-    first.start()
-    assert store.entered.wait(5)
     others = [f"m{i}" for i in range(20)]
-    results: dict = {}
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, gc.submit(i))) for i in others]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 5
-    while gc.pending() < 21 and time.monotonic() < deadline:  # 20 waiting plus the one in flight
-        time.sleep(0.01)
-    assert gc.pending() == 21
-    store.gate.set()
-    first.join(5)
-    for t in threads:
-        t.join(5)
+    results = behind_a_held_batch(gc, store, "first", others)
     assert store.batches[0] == ["first"]
     assert sorted(store.batches[1]) == sorted(others) and len(store.batches) == 2
     # every submitter got the id its own row was given
-    assert {store.rows[results[i] - 1] for i in others} == set(others)
     assert all(store.rows[results[i] - 1] == i for i in others)
     assert gc.pending() == 0
 
@@ -90,21 +92,8 @@ def test_items_arriving_during_a_commit_share_the_next_one_and_each_gets_its_own
 def test_max_batch_bounds_one_transaction():
     store = Store()
     gc = GroupCommit(store, max_batch=3)
-    store.gate.clear()
-    holder = threading.Thread(target=gc.submit, args=("x",))
-    holder.start()
-    assert store.entered.wait(5)
     items = [f"m{i}" for i in range(7)]
-    threads = [threading.Thread(target=gc.submit, args=(i,)) for i in items]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 5
-    while gc.pending() < 8 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    store.gate.set()
-    holder.join(5)
-    for t in threads:
-        t.join(5)
+    behind_a_held_batch(gc, store, "x", items)
     assert [len(b) for b in store.batches] == [1, 3, 3, 1]
     assert sorted(store.rows) == sorted(["x", *items])
 
@@ -112,21 +101,7 @@ def test_max_batch_bounds_one_transaction():
 def test_a_failed_batch_fails_every_item_in_it_and_the_next_batch_still_runs():
     store = Store(fail_on="bad")
     gc = GroupCommit(store)
-    store.gate.clear()
-    holder = threading.Thread(target=gc.submit, args=("x",))
-    holder.start()
-    assert store.entered.wait(5)
-    out: dict = {}
-    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, _try(gc, i))) for i in ("bad", "ok")]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 5
-    while gc.pending() < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    store.gate.set()
-    holder.join(5)
-    for t in threads:
-        t.join(5)
+    out = behind_a_held_batch(gc, store, "x", ["bad", "ok"])
     assert isinstance(out["bad"], OSError) and isinstance(out["ok"], OSError)  # one transaction: both or neither
     assert store.rows == ["x"]
     assert gc.submit("after") == 2  # the group commit is not wedged
