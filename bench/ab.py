@@ -13,7 +13,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench import bench as B
+from bench.config import make_conf, raise_nofile
+from bench.generator import idle_phase, phase_config, run_gen
+from bench.servers import Server, mint_tokens, setup_app
+from bench.summary import target_step
 
 
 def headline(phase: str, res: dict) -> float | None:
@@ -23,7 +26,7 @@ def headline(phase: str, res: dict) -> float | None:
     if phase == "idle":
         return res.get("rss_per_socket_kib")
     if phase == "broadcast" and res.get("steps"):
-        return B.target_step({"broadcast": res})["delivery_ms"]["p99"]
+        return target_step({"broadcast": res})["delivery_ms"]["p99"]
     if phase.startswith("echo"):
         return (res.get("latency_ms") or {}).get("p99")
     return res.get("achieved_rate") or res.get("rate")
@@ -35,8 +38,8 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", default="flask-min,app-audit-on")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
-    B.raise_nofile()
-    conf = B.make_conf(False)
+    raise_nofile()
+    conf = make_conf(False)
     peers = args.peers.split(",")
     workdir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     secret = secrets.token_urlsafe(48)
@@ -44,15 +47,15 @@ def main(argv=None) -> int:
     try:
         ids = {}
         for p in peers:
-            ids[p] = B.setup_app(p, workdir, secret, conf) if p.startswith("app-") else [str(i) for i in range(1, 11)]
+            ids[p] = setup_app(p, workdir, secret, conf) if p.startswith("app-") else [str(i) for i in range(1, 11)]
         for rnd in range(args.rounds):
             for p in peers:
-                tokens = B.mint_tokens(secret, ids[p], conf["tokens"])
+                tokens = mint_tokens(secret, ids[p], conf["tokens"])
                 if args.phase == "idle":  # on a fresh, warmed-up server, as the benchmark does
-                    res = B.idle_phase(p, workdir, secret, tokens, conf, rnd)
+                    res = idle_phase(p, workdir, secret, tokens, conf, rnd)
                 else:
-                    with B.Server(p, workdir, secret) as srv:
-                        res = B.run_gen(srv, srv.port, B.phase_config(args.phase, p, conf), tokens, workdir)
+                    with Server(p, workdir, secret) as srv:
+                        res = run_gen(srv, srv.port, phase_config(args.phase, p, conf), tokens, workdir)
                 lat = res.get("latency_ms") or res.get("connect_ms") or {}
                 print(f"r{rnd} {p:15s} {args.phase}: {headline(args.phase, res)}  p50={lat.get('p50')} "
                       f"p99={lat.get('p99')} lag_max={res.get('lag_max_ms')} cpu={res.get('server_cpu')}", flush=True)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import socketio
 
-from bench.bench import Server, app_env, idle_phase, log, make_conf, mint_tokens, phase_config, run_gen, setup_app
+from bench.config import log, make_conf
+from bench.generator import idle_phase, phase_config, run_gen
+from bench.servers import Server, app_env, mint_tokens, setup_app
 
 PEER = "app-audit-off"
 

@@ -31,7 +31,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench import bench as B
+from bench import config
+from bench.config import BENCH, ROOT, env_float, env_int, log, raise_nofile
+from bench.facts import git_rev
+from bench.generator import run_gen
+from bench.servers import Server, mint_tokens, root_of, runtime, setup_app
+from bench.templating import render
 
 DEFAULT_PEERS = ("flask-min,flask-min-gevent,node,app-audit-on,app-gevent,app-audit-on+pg,app-gevent+pg")
 # The bare Flask-SocketIO peer each app peer is compared with: the same runtime.
@@ -41,14 +46,14 @@ BARE = {"eventlet": "flask-min", "gevent": "flask-min-gevent"}
 def conf_from_env() -> dict:
     """Sizes and durations (BENCH_CHAT_* variables)."""
     return dict(
-        rounds=B.env_int("BENCH_CHAT_ROUNDS", 3),
-        clients=B.env_int("BENCH_CHAT_CLIENTS", 60),
-        room_size=B.env_int("BENCH_CHAT_ROOM_SIZE", 3),
-        seconds=B.env_float("BENCH_CHAT_SECONDS", 10),
-        lone_gap_ms=B.env_int("BENCH_CHAT_LONE_GAP_MS", 20),
-        lone_seconds=B.env_float("BENCH_CHAT_LONE_SECONDS", 5),
-        warmup_s=B.env_float("BENCH_CHAT_WARMUP_SECONDS", 2),
-        users=B.env_int("BENCH_USERS", 20),
+        rounds=env_int("BENCH_CHAT_ROUNDS", 3),
+        clients=env_int("BENCH_CHAT_CLIENTS", 60),
+        room_size=env_int("BENCH_CHAT_ROOM_SIZE", 3),
+        seconds=env_float("BENCH_CHAT_SECONDS", 10),
+        lone_gap_ms=env_int("BENCH_CHAT_LONE_GAP_MS", 20),
+        lone_seconds=env_float("BENCH_CHAT_LONE_SECONDS", 5),
+        warmup_s=env_float("BENCH_CHAT_WARMUP_SECONDS", 2),
+        users=env_int("BENCH_USERS", 20),
         peers=os.environ.get("BENCH_CHAT_PEERS", DEFAULT_PEERS).split(","),
     )
 
@@ -63,7 +68,7 @@ def split(spec: str) -> tuple[str, bool]:
 
 def rev_of(peer: str) -> str:
     """The short commit of the checkout a peer runs from."""
-    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=B.root_of(peer), capture_output=True, text=True)
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root_of(peer), capture_output=True, text=True)
     return r.stdout.strip() or "?"
 
 
@@ -81,7 +86,7 @@ def start_postgres(workdir: Path):
 
     pg = Postgres().start()
     pid = int((pg.data / "postmaster.pid").read_text().split()[0])
-    subprocess.run(["taskset", "-a", "-p", "-c", B.SERVER_CPU, str(pid)], check=True, capture_output=True)
+    subprocess.run(["taskset", "-a", "-p", "-c", config.SERVER_CPU, str(pid)], check=True, capture_output=True)
     return pg
 
 
@@ -90,20 +95,20 @@ def measure(spec: str, conf: dict, workdir: Path, secret: str, tokens: list[str]
     """One round of one peer: the loaded run, then the lone sender, on one fresh server."""
     peer, _ = split(spec)
     out = {}
-    with B.Server(peer, workdir, secret, db_url) as srv:
+    with Server(peer, workdir, secret, db_url) as srv:
         for name, lone in (("chat", False), ("lone", True)):
-            B.log(f"  [{spec} r{rnd}] {name}")
+            log(f"  [{spec} r{rnd}] {name}")
             before = batching(srv, peer)
-            out[name] = B.run_gen(srv, srv.port, chat_config(conf, lone, rnd), tokens, workdir)
+            out[name] = run_gen(srv, srv.port, chat_config(conf, lone, rnd), tokens, workdir)
             after = batching(srv, peer)
             if before and after and after[1] > before[1]:  # messages per transaction (warm-up included)
                 out[name]["per_commit"] = (after[0] - before[0]) / (after[1] - before[1])
             if "error" in out[name]:
-                B.log(f"  [{spec} r{rnd}] {name} failed: {out[name]['error']}")
+                log(f"  [{spec} r{rnd}] {name} failed: {out[name]['error']}")
     return out
 
 
-def batching(srv: B.Server, peer: str) -> tuple[float, float] | None:
+def batching(srv: Server, peer: str) -> tuple[float, float] | None:
     """(messages committed, transactions) from the app's /metrics; None for the other peers."""
     if not peer.startswith("app-"):
         return None
@@ -141,73 +146,52 @@ def fmt(v, spec=".0f", unit=""):
 
 
 def report(data: dict) -> str:
-    """The markdown report (docs/benchmarks-chat.md)."""
+    """The markdown report (docs/benchmarks-chat.md), from bench/templates/chat.md.j2."""
     conf, res = data["conf"], data["results"]
-    L = [
-        "# The chat path: durable messages against peers that store nothing",
-        "",
-        f"Measured {data['date']} at `{data['git']}` with `{data['command']}`; {conf['rounds']} interleaved "
-        f"round(s), medians. Server and PostgreSQL pinned to one core, the generator on the other.",
-        "",
-        f"Workload: {conf['clients']} clients in rooms of {conf['room_size']}, each sending its next `message` "
-        f"as soon as the last is acked, {conf['seconds']:g} s after {conf['warmup_s']:g} s of warm-up; every "
-        "member receives every message of its room. The app commits each message (and its audit row) "
-        "before the ack; bare Flask-SocketIO and Node store nothing. *Lone*: one client sending a "
-        f"message {conf['lone_gap_ms']} ms after each ack, {conf['lone_seconds']:g} s.",
-        "",
-        "| peer | acked msg/s | ack p50 | ack p99 | deliveries/s | server CPU | msgs per commit | lone ack p50 "
-        "| lone ack p99 |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
     labels = data.get("labels", {})
-    for spec in conf["peers"]:
-        r = res[spec]
-        L.append(f"| {labels.get(spec, spec)} | {fmt(med(r, 'chat', ('rate',)))} "
-                 f"| {fmt(med(r, 'chat', ('latency_ms', 'p50')), '.1f', ' ms')} "
-                 f"| {fmt(med(r, 'chat', ('latency_ms', 'p99')), '.1f', ' ms')} "
-                 f"| {fmt(med(r, 'chat', ('deliveries_per_s',)))} "
-                 f"| {fmt(med(r, 'chat', ('server_cpu',)), '.0f', '%')} "
-                 f"| {fmt(med(r, 'chat', ('per_commit',)), '.1f')} "
-                 f"| {fmt(med(r, 'lone', ('latency_ms', 'p50')), '.2f', ' ms')} "
-                 f"| {fmt(med(r, 'lone', ('latency_ms', 'p99')), '.2f', ' ms')} |")
     rows = []
     for spec in conf["peers"]:
+        r = res[spec]
+        rows.append({"peer": labels.get(spec, spec),
+                     "rate": fmt(med(r, "chat", ("rate",))),
+                     "p50": fmt(med(r, "chat", ("latency_ms", "p50")), ".1f", " ms"),
+                     "p99": fmt(med(r, "chat", ("latency_ms", "p99")), ".1f", " ms"),
+                     "deliveries": fmt(med(r, "chat", ("deliveries_per_s",))),
+                     "server_cpu": fmt(med(r, "chat", ("server_cpu",)), ".0f", "%"),
+                     "per_commit": fmt(med(r, "chat", ("per_commit",)), ".1f"),
+                     "lone_p50": fmt(med(r, "lone", ("latency_ms", "p50")), ".2f", " ms"),
+                     "lone_p99": fmt(med(r, "lone", ("latency_ms", "p99")), ".2f", " ms")})
+    ratios = []
+    for spec in conf["peers"]:
         peer, pg = split(spec)
-        bare = BARE.get(B.runtime(peer))
+        bare = BARE.get(runtime(peer))
         if not peer.startswith("app-") or bare not in res:
             continue
         rate = ratio_med(res[spec], res[bare], "chat", ("rate",))
         p99 = ratio_med(res[spec], res[bare], "chat", ("latency_ms", "p99"))
-        ok = rate is not None and rate >= 1.0 and p99 is not None and p99 <= 1.0
-        rows.append(f"| {labels.get(spec, spec)} vs {bare} | {fmt(rate, '.2f', 'x')} | {fmt(p99, '.2f', 'x')} "
-                    f"| {'met' if ok else 'not met'} |")
-    if rows:
-        L += ["", "Against bare Flask-SocketIO on the same runtime (per-round ratios, median). Goal: "
-              "acked msg/s at least 1.0x, ack p99 at most 1.0x.", "",
-              "| app | acked msg/s | ack p99 | goal |", "|---|---|---|---|", *rows]
-    L += ["", "Every failed ack, dropped socket or join failure is counted in the raw results "
-          "(`bench/results/chat.json`); the figures above are from runs where all were zero "
-          "unless listed here:", ""]
-    bad = [f"- {labels.get(spec, spec)} round {i + 1} {phase}: {r[phase].get('error') or ''} "
-           f"failed {r[phase].get('failed')}, "
-           f"dropped {r[phase].get('dropped')}, join failed {r[phase].get('join_failed')}"
-           for spec in conf["peers"] for i, r in enumerate(res[spec]) for phase in ("chat", "lone")
-           if r.get(phase, {}).get("error") or r.get(phase, {}).get("failed") or r.get(phase, {}).get("dropped")
-           or r.get(phase, {}).get("join_failed")]
-    L += bad or ["- none"]
-    return "\n".join(L) + "\n"
+        ratios.append({"app": labels.get(spec, spec), "bare": bare, "rate": fmt(rate, ".2f", "x"),
+                       "p99": fmt(p99, ".2f", "x"),
+                       "ok": rate is not None and rate >= 1.0 and p99 is not None and p99 <= 1.0})
+    failures = [{"peer": labels.get(spec, spec), "round": i + 1, "phase": phase,
+                 "error": r[phase].get("error") or "", "failed": r[phase].get("failed"),
+                 "dropped": r[phase].get("dropped"), "join_failed": r[phase].get("join_failed")}
+                for spec in conf["peers"] for i, r in enumerate(res[spec]) for phase in ("chat", "lone")
+                if r.get(phase, {}).get("error") or r.get(phase, {}).get("failed") or r.get(phase, {}).get("dropped")
+                or r.get(phase, {}).get("join_failed")]
+    return render("chat.md.j2", {"date": data["date"], "git": data["git"], "command": data["command"], "conf": conf,
+                                 "rows": rows, "ratios": ratios, "failures": failures})
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(B.ROOT / "docs" / "benchmarks-chat.md"))
-    ap.add_argument("--json", default=str(B.BENCH / "results" / "chat.json"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks-chat.md"))
+    ap.add_argument("--json", default=str(BENCH / "results" / "chat.json"))
     ap.add_argument("--report-only", action="store_true", help="re-render the report from --json")
     args = ap.parse_args(argv)
     if args.report_only:
         Path(args.out).write_text(report(json.loads(Path(args.json).read_text())))
         return 0
-    B.raise_nofile()
+    raise_nofile()
     conf = conf_from_env()
     workdir = Path(tempfile.mkdtemp(prefix="bench-chat-"))
     secret = secrets.token_urlsafe(48)
@@ -215,7 +199,7 @@ def main(argv=None) -> int:
     # A peer from another checkout (`kind@/path`) is named by that checkout's commit.
     labels = {spec: f"{split(spec)[0].partition('@')[0]} at {rev_of(split(spec)[0])}{' +pg' * split(spec)[1]}"
               for spec in conf["peers"] if "@" in spec}
-    data = {"conf": conf, "labels": labels, "command": "make bench (bench/chat.py)", "git": B.git_rev(),
+    data = {"conf": conf, "labels": labels, "command": "make bench (bench/chat.py)", "git": git_rev(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "results": {s: [] for s in conf["peers"]}}
     try:
         tokens, urls = {}, {}
@@ -225,13 +209,13 @@ def main(argv=None) -> int:
                 pg = start_postgres(workdir)
             urls[spec] = pg.create_db(f"chat_{len(urls)}") if on_pg else None
             if peer.startswith("app-"):
-                B.log(f"setting up {spec}")
-                tokens[spec] = B.mint_tokens(secret, B.setup_app(peer, workdir, secret, conf, urls[spec]), 200)
+                log(f"setting up {spec}")
+                tokens[spec] = mint_tokens(secret, setup_app(peer, workdir, secret, conf, urls[spec]), 200)
             else:
-                tokens[spec] = B.mint_tokens(secret, [str(i) for i in range(1, 21)], 200)
+                tokens[spec] = mint_tokens(secret, [str(i) for i in range(1, 21)], 200)
         for rnd in range(1, conf["rounds"] + 1):
             for spec in conf["peers"]:
-                B.log(f"round {rnd}/{conf['rounds']}: {spec}")
+                log(f"round {rnd}/{conf['rounds']}: {spec}")
                 data["results"][spec].append(measure(spec, conf, workdir, secret, tokens[spec], urls[spec], rnd))
     finally:
         if pg is not None:

@@ -23,7 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import bench as B
+from bench import config
+from bench.config import BENCH, PY, ROOT, make_conf, raise_nofile
+from bench.generator import phase_config, run_gen
+from bench.servers import PEER_INFO, Server, mint_tokens, setup_app
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:]*)(?::(?P<line>\d+))?\)$")
 
@@ -31,8 +34,8 @@ FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:]*)(?::(?P<line>\d+))?\)$")
 def package_of(path: str) -> str:
     if "site-packages/" in path:
         return path.split("site-packages/", 1)[1].split("/", 1)[0]
-    if path.startswith(str(B.ROOT)):
-        rel = Path(path).relative_to(B.ROOT)
+    if path.startswith(str(ROOT)):
+        rel = Path(path).relative_to(ROOT)
         return "app:" + (rel.parts[0] if len(rel.parts) > 1 else rel.name)
     if "/lib/python3" in path:
         return "stdlib:" + Path(path).stem
@@ -73,33 +76,33 @@ def summarize(collapsed: Path, top: int) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--peer", default="app-audit-on", choices=[p for p in B.PEER_INFO if p != "node"])
+    ap.add_argument("--peer", default="app-audit-on", choices=[p for p in PEER_INFO if p != "node"])
     ap.add_argument("--phase", default="saturate",
                     choices=["connect", "echo_large", "saturate", "broadcast", "idle", "chat"])
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--idle", action="store_true", help="include off-CPU (waiting) samples: finds blocking calls")
     args = ap.parse_args(argv)
-    B.raise_nofile()
-    conf = B.make_conf(False)
+    raise_nofile()
+    conf = make_conf(False)
     conf.update(rounds=1, warmup_s=1, connect_s=args.seconds, echo_s=args.seconds, sat_s=args.seconds,
                 bcast_step_s=args.seconds / len(conf["bcast_rates"]), idle=min(conf["idle"], 5000))
     workdir = Path(tempfile.mkdtemp(prefix="bench-prof-"))
     secret = secrets.token_urlsafe(48)
-    out = B.BENCH / "results" / f"profile-{args.peer}-{args.phase}{'-idle' if args.idle else ''}.txt"
+    out = BENCH / "results" / f"profile-{args.peer}-{args.phase}{'-idle' if args.idle else ''}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pyspy = shutil.which("py-spy") or str(B.PY.parent / "py-spy")
+    pyspy = shutil.which("py-spy") or str(PY.parent / "py-spy")
     try:
         if args.peer.startswith("app-"):
-            ids = B.setup_app(args.peer, workdir, secret, conf)
+            ids = setup_app(args.peer, workdir, secret, conf)
         else:
             ids = [str(i) for i in range(1, 11)]
-        tokens = B.mint_tokens(secret, ids, conf["tokens"])
-        with B.Server(args.peer, workdir, secret) as srv:
+        tokens = mint_tokens(secret, ids, conf["tokens"])
+        with Server(args.peer, workdir, secret) as srv:
             pid = srv.measured.pid
             idle = ["--idle", "--threads"] if args.idle else []
-            rec = subprocess.Popen(["taskset", "-c", B.GEN_CPU, pyspy, "record", "--pid", str(pid), "--rate", "250",
-                                    "--format", "raw", "--nonblocking", "-o", str(out), *idle,
+            rec = subprocess.Popen(["taskset", "-c", config.GEN_CPU, pyspy, "record", "--pid", str(pid),
+                                    "--rate", "250", "--format", "raw", "--nonblocking", "-o", str(out), *idle,
                                     "--duration", str(int(args.seconds + 4))],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             time.sleep(1)
@@ -110,8 +113,8 @@ def main(argv=None):
 
                 cfg = chat_config(conf_from_env(), lone=False, rnd=1)
             else:
-                cfg = B.phase_config(args.phase, args.peer, conf)
-            res = B.run_gen(srv, srv.port, cfg, tokens, workdir)
+                cfg = phase_config(args.phase, args.peer, conf)
+            res = run_gen(srv, srv.port, cfg, tokens, workdir)
             rec.wait(timeout=args.seconds + 60)
             err = rec.stderr.read()
             gc_lines = [x for x in srv.log_file.read_text(errors="replace").splitlines() if x.startswith("BENCH_GC")]

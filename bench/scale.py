@@ -36,24 +36,28 @@ from pathlib import Path
 
 import psutil
 
-from bench import bench as B
+from bench import config
+from bench.config import BENCH, LOADGEN, ROOT, env_float, env_int, log, pinned, raise_nofile
+from bench.facts import git_rev
+from bench.servers import Server
+from bench.templating import render
 
 SETUPS = ("single", "broadcast", "rooms", "rooms-cluster")
 
 
 def conf_from_env() -> dict:
     return dict(
-        rounds=B.env_int("BENCH_SCALE_ROUNDS", 3),
-        processes=B.env_int("BENCH_SCALE_PROCESSES", 4),
-        rooms=B.env_int("BENCH_SCALE_ROOMS", 400),
-        rate=B.env_float("BENCH_SCALE_RATE", 2000),
-        seconds=B.env_float("BENCH_SCALE_SECONDS", 10),
-        warmup_s=B.env_float("BENCH_SCALE_WARMUP_SECONDS", 2),
+        rounds=env_int("BENCH_SCALE_ROUNDS", 3),
+        processes=env_int("BENCH_SCALE_PROCESSES", 4),
+        rooms=env_int("BENCH_SCALE_ROOMS", 400),
+        rate=env_float("BENCH_SCALE_RATE", 2000),
+        seconds=env_float("BENCH_SCALE_SECONDS", 10),
+        warmup_s=env_float("BENCH_SCALE_WARMUP_SECONDS", 2),
         setups=os.environ.get("BENCH_SCALE_SETUPS", ",".join(SETUPS)).split(","),
     )
 
 
-class Peer(B.Server):
+class Peer(Server):
     """The bare Flask-SocketIO peer with a chosen client manager."""
 
     def __init__(self, workdir: Path, secret: str, extra: dict[str, str]) -> None:
@@ -67,7 +71,7 @@ class Peer(B.Server):
 
 
 def pin(pid: int) -> None:
-    subprocess.run(["taskset", "-a", "-p", "-c", B.SERVER_CPU, str(pid)], check=True, capture_output=True)
+    subprocess.run(["taskset", "-a", "-p", "-c", config.SERVER_CPU, str(pid)], check=True, capture_output=True)
 
 
 def start_redis(workdir: Path, cluster: bool):
@@ -184,7 +188,7 @@ def generator(cfg: dict, workdir: Path, on_mark) -> dict:
     """Run the Node load generator once; `on_mark(name)` at each #MARK line."""
     path = workdir / f"gen-{uuid.uuid4().hex[:8]}.json"
     path.write_text(json.dumps(cfg))
-    proc = subprocess.Popen(B.pinned(B.GEN_CPU, ["node", str(B.LOADGEN), str(path)]), cwd=B.ROOT,
+    proc = subprocess.Popen(pinned(config.GEN_CPU, ["node", str(LOADGEN), str(path)]), cwd=ROOT,
                             stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True, start_new_session=True)
     timer = threading.Timer(300, proc.kill)
     timer.start()
@@ -196,7 +200,7 @@ def generator(cfg: dict, workdir: Path, on_mark) -> dict:
             elif line.startswith("RESULT "):
                 result = json.loads(line[7:])
             elif line.startswith("#"):
-                B.log("   ", line[2:].rstrip())
+                log("   ", line[2:].rstrip())
     finally:
         timer.cancel()
         proc.wait(30)
@@ -228,92 +232,84 @@ def fmt(v, spec=".1f", unit="") -> str:
 
 
 def report(data: dict) -> str:
+    """The markdown report (docs/benchmarks-scale.md), from bench/templates/scale.md.j2."""
     conf, res = data["conf"], data["results"]
-    L = ["# Scale-out: room-scoped pub/sub against the broadcast manager", "",
-         f"Measured {data['date']} at `{data['git']}` with `make bench` (bench/scale.py); {conf['rounds']} "
-         "interleaved round(s), medians.", "",
-         f"{conf['rooms']} rooms of 2-5 members (3.5 on average), each placed whole on one of "
-         f"{conf['processes']} processes; {conf['rate']:g} messages a second in all (open loop), "
-         f"{conf['seconds']:g} s measured. A further process holds no member of any room (the bystander). "
-         "The peer is the bare Flask-SocketIO app, so only the client manager differs. Servers, Redis and "
-         f"the generator share CPUs {data.get('cpus', '0,1')}.", "",
-         "| setup | deliveries/s | missing | delivery p50 | delivery p99 | CPU per busy process | bystander CPU "
-         "| Redis CPU | µs CPU per delivery (processes) | (with Redis) |",
-         "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for setup in conf["setups"]:
         r = res.get(setup, [])
-        L.append(f"| {setup} | {fmt(med(r, 'deliveries_per_s'), '.0f')} | {fmt(med(r, 'missing'), '.0f')} "
-                 f"| {fmt(med(r, 'delivery_ms', 'p50'), '.2f', ' ms')} "
-                 f"| {fmt(med(r, 'delivery_ms', 'p99'), '.2f', ' ms')} "
-                 f"| {fmt(med(r, 'cpu_busy'), '.1f', '%')} | {fmt(med(r, 'cpu_bystander'), '.1f', '%')} "
-                 f"| {fmt(med(r, 'cpu_redis'), '.1f', '%')} | {fmt(med(r, 'us_per_delivery'), '.1f')} "
-                 f"| {fmt(med(r, 'us_per_delivery_with_redis'), '.1f')} |")
+        rows.append({"setup": setup, "deliveries": fmt(med(r, "deliveries_per_s"), ".0f"),
+                     "missing": fmt(med(r, "missing"), ".0f"),
+                     "p50": fmt(med(r, "delivery_ms", "p50"), ".2f", " ms"),
+                     "p99": fmt(med(r, "delivery_ms", "p99"), ".2f", " ms"),
+                     "cpu_busy": fmt(med(r, "cpu_busy"), ".1f", "%"),
+                     "cpu_bystander": fmt(med(r, "cpu_bystander"), ".1f", "%"),
+                     "cpu_redis": fmt(med(r, "cpu_redis"), ".1f", "%"),
+                     "us_per_delivery": fmt(med(r, "us_per_delivery"), ".1f"),
+                     "us_with_redis": fmt(med(r, "us_per_delivery_with_redis"), ".1f")})
+
+    def ratio_text(v: float | None) -> str | None:
+        return fmt(v, ".2f", "x") if v is not None else None
+
+    # Each room-scoped setup against the broadcast manager and against one process without Redis.
     goals = []
     for rooms in ("rooms", "rooms-cluster"):
-        if rooms not in res:
+        if rooms not in res or ("broadcast" not in res and "single" not in res):
             continue
+        goal = {"setup": rooms, "against_broadcast": "broadcast" in res, "against_single": "single" in res}
         if "broadcast" in res:
             by_b, by_r = med(res["broadcast"], "cpu_bystander"), med(res[rooms], "cpu_bystander")
-            ok = by_b is not None and by_r is not None and by_b >= 3 * by_r
-            goals.append((f"{rooms}: bystander CPU {fmt(by_r, '.2f', '%')} against {fmt(by_b, '.2f', '%')} under "
-                          "broadcast (goal: at least 3x lower)",
-                          None if not by_r else by_b / by_r, ok))
             p99 = ratio(res[rooms], res["broadcast"], "delivery_ms", "p99")
-            goals.append((f"{rooms}: delivery p99, rooms / broadcast (goal at most 1.0x)", p99,
-                          p99 is not None and p99 <= 1.0))
+            goal.update(bystander_cpu=fmt(by_r, ".2f", "%"), broadcast_bystander_cpu=fmt(by_b, ".2f", "%"),
+                        bystander_ratio=ratio_text(None if not by_r else by_b / by_r),
+                        bystander_ok=by_b is not None and by_r is not None and by_b >= 3 * by_r,
+                        p99_ratio=ratio_text(p99), p99_ok=p99 is not None and p99 <= 1.0)
         if "single" in res:
             per = ratio(res[rooms], res["single"], "us_per_delivery")
-            goals.append((f"{rooms}: CPU per delivery against one process (goal at most 1.2x)", per,
-                          per is not None and per <= 1.2))
-            per_r = ratio(res[rooms], res["single"], "us_per_delivery_with_redis")
-            goals.append((f"{rooms}: the same with Redis's own CPU counted", per_r, None))
+            goal.update(cpu_ratio=ratio_text(per), cpu_ok=per is not None and per <= 1.2,
+                        cpu_redis_ratio=ratio_text(ratio(res[rooms], res["single"], "us_per_delivery_with_redis")))
+        goals.append(goal)
+    bystander = None
     by = data.get("bystander") or {}
     if by.get("broadcast") and by.get("rooms"):
         b_cpu, r_cpu = med(by["broadcast"], "cpu_pct"), med(by["rooms"], "cpu_pct")
-        b_us, r_us = med(by["broadcast"], "us_per_message"), med(by["rooms"], "us_per_message")
-        L += ["", f"**The bystander alone.** One process with one idle socket and no room, while "
-              f"{conf['rate']:g} messages a second for {conf['rooms']} other rooms are published into Redis "
-              "(as the other processes would): its CPU is what their traffic costs a process with nothing to "
-              "deliver.", "", "| manager | bystander CPU | µs per message published elsewhere |", "|---|---|---|",
-              f"| broadcast | {fmt(b_cpu, '.2f', '%')} | {fmt(b_us, '.1f')} |",
-              f"| rooms | {fmt(r_cpu, '.2f', '%')} | {fmt(r_us, '.1f')} |"]
-        ok = b_cpu is not None and r_cpu is not None and b_cpu >= 3 * r_cpu
-        goals.insert(0, ("bystander CPU under rooms against broadcast (goal: at least 3x lower)",
-                         (b_cpu / r_cpu) if r_cpu else None, ok))
-    if goals:
-        L += ["", "Ratios of the same round, median:", "", "| figure | ratio | goal |", "|---|---|---|"]
-        L += [f"| {name} | {fmt(v, '.2f', 'x') if v is not None else 'all of it'} "
-              f"| {'-' if ok is None else ('met' if ok else 'not met')} |" for name, v, ok in goals]
-    return "\n".join(L) + "\n"
+        bystander = {"broadcast_cpu": fmt(b_cpu, ".2f", "%"),
+                     "broadcast_us": fmt(med(by["broadcast"], "us_per_message")),
+                     "rooms_cpu": fmt(r_cpu, ".2f", "%"), "rooms_us": fmt(med(by["rooms"], "us_per_message")),
+                     "ratio": ratio_text((b_cpu / r_cpu) if r_cpu else None),
+                     "ok": b_cpu is not None and r_cpu is not None and b_cpu >= 3 * r_cpu}
+    return render("scale.md.j2", {"date": data["date"], "git": data["git"], "conf": conf,
+                                  "cpus": data.get("cpus", "0,1"), "rows": rows, "goals": goals,
+                                  "bystander": bystander})
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(B.ROOT / "docs" / "benchmarks-scale.md"))
-    ap.add_argument("--json", default=str(B.BENCH / "results" / "scale.json"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks-scale.md"))
+    ap.add_argument("--json", default=str(BENCH / "results" / "scale.json"))
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     if args.report_only:
         Path(args.out).write_text(report(json.loads(Path(args.json).read_text())))
         return 0
-    B.raise_nofile()
-    B.SERVER_CPU = B.GEN_CPU = os.environ.get("BENCH_SCALE_CPUS", "0,1")
+    raise_nofile()
+    # Set on bench.config, where Server and the generator read them when they start a process.
+    config.SERVER_CPU = config.GEN_CPU = os.environ.get("BENCH_SCALE_CPUS", "0,1")
     conf = conf_from_env()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    data = {"conf": conf, "cpus": B.SERVER_CPU, "git": B.git_rev(),
+    data = {"conf": conf, "cpus": config.SERVER_CPU, "git": git_rev(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "results": {s: [] for s in conf["setups"]}, "bystander": {"broadcast": [], "rooms": []}}
     try:
         for rnd in range(1, conf["rounds"] + 1):
             for setup in conf["setups"]:
                 (workdir / f"redis-{setup}-{rnd}").mkdir()
-                B.log(f"round {rnd}/{conf['rounds']}: {setup}")
+                log(f"round {rnd}/{conf['rounds']}: {setup}")
                 r = run_setup(setup, conf, workdir, secrets.token_urlsafe(16), rnd)
-                B.log(f"  {setup}: {r.get('deliveries_per_s', 0):.0f} deliveries/s, missing {r.get('missing')}, "
+                log(f"  {setup}: {r.get('deliveries_per_s', 0):.0f} deliveries/s, missing {r.get('missing')}, "
                       f"p99 {r.get('delivery_ms', {}).get('p99')}, bystander {r.get('cpu_bystander')}")
                 data["results"][setup].append(r)
             for manager in ("broadcast", "rooms"):
-                B.log(f"round {rnd}/{conf['rounds']}: bystander under {manager}")
+                log(f"round {rnd}/{conf['rounds']}: bystander under {manager}")
                 data["bystander"][manager].append(bystander_cost(manager, conf, workdir, "-"))
     finally:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
