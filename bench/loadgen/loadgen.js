@@ -402,6 +402,20 @@ async function modeEcho() {
   };
 }
 
+// The measured window of a closed-loop mode: warm up, then `dur` ms between the #MARK lines while
+// `setMeasuring(true)`; returns the window's length in seconds and the generator's CPU in it.
+async function closedLoopWindow(warm, dur, setMeasuring) {
+  await sleep(warm);
+  setMeasuring(true); mark('start');
+  const cpu = cpuStart(); const t0 = now();
+  await sleep(dur);
+  setMeasuring(false);
+  const secs = (now() - t0) / 1000;
+  const genCpu = cpuPct(cpu);
+  mark('end');
+  return { secs, genCpu };
+}
+
 async function modeSaturate() {
   // Closed loop: N clients, each keeping `window` acked events in flight.
   const n = cfg.clients || 50;
@@ -413,7 +427,6 @@ async function modeSaturate() {
   const args = JSON.stringify(cfg.event_args || ['echo', { p: 'x'.repeat(cfg.payload_bytes || 32) }]);
   const lat = [];
   let measuring = false; let stop = false; let count = 0;
-  let cpu = null; let tM = 0;
   function fire(c) {
     if (stop) return;
     const t = now();
@@ -423,13 +436,7 @@ async function modeSaturate() {
     });
   }
   for (const c of clients) for (let k = 0; k < win; k++) fire(c);
-  await sleep(warm);
-  measuring = true; mark('start'); cpu = cpuStart(); tM = now();
-  await sleep(dur);
-  measuring = false;
-  const secs = (now() - tM) / 1000;
-  const genCpu = cpuPct(cpu);
-  mark('end');
+  const { secs, genCpu } = await closedLoopWindow(warm, dur, (on) => { measuring = on; });
   stop = true;
   await sleep(200);
   for (const c of clients) c.close();
@@ -573,7 +580,7 @@ async function modeChat() {
   const warm = (cfg.warmup_s ?? 2) * 1000;
   const dur = (cfg.duration_s ?? 10) * 1000;
   const lat = [];
-  let stop = false; let count = 0; let failed = 0; let seq = 0; let cpu = null; let tM = 0;
+  let stop = false; let count = 0; let failed = 0; let seq = 0;
   function fire(c) {
     if (stop) return;
     seq += 1;
@@ -585,13 +592,7 @@ async function modeChat() {
     });
   }
   for (const c of clients) fire(c);
-  await sleep(warm);
-  measuring = true; mark('start'); cpu = cpuStart(); tM = now();
-  await sleep(dur);
-  measuring = false;
-  const secs = (now() - tM) / 1000;
-  const genCpu = cpuPct(cpu);
-  mark('end');
+  const { secs, genCpu } = await closedLoopWindow(warm, dur, (on) => { measuring = on; });
   stop = true;
   await sleep(300);
   for (const c of clients) c.close();
