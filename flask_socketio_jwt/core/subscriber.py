@@ -88,7 +88,6 @@ class Subscriber:
         self._reader = threading.local()
         self.running = False
         self.generation = 0
-        self.resubscribed = 0  # generations started after a failure (tests and /metrics read it)
 
     # -- the channels -------------------------------------------------------------------------
     def want(self, channel: str, wait: bool = True) -> None:
@@ -136,7 +135,6 @@ class Subscriber:
             self._teardown()
             if not self.running:
                 break
-            self.resubscribed += 1
             backoff = 0.2 if time.monotonic() - started > 10 else min(backoff * 2, 5.0)
             self._sleep(backoff)
 
